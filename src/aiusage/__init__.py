@@ -1,0 +1,1 @@
+"""aiusage: live AI-usage analytics platform."""

@@ -1,0 +1,5 @@
+import sys
+
+from aiusage.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""hubserver: a SignalR-compatible real-time hub engine."""

@@ -1,0 +1,1 @@
+"""Layer 3: SignalR connection semantics below hubs (the Http.Connections equivalent)."""

@@ -1,0 +1,1 @@
+"""Layer 4b: hub semantics over one connection."""

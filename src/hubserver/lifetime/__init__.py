@@ -1,0 +1,1 @@
+"""Layer 4a: backplanes behind one HubLifetimeManager interface."""

@@ -1,0 +1,49 @@
+"""Tunable options with ASP.NET Core SignalR's defaults (HubOptions, HttpConnectionDispatcherOptions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hubserver.transports.base import TransportType
+
+
+@dataclass(frozen=True, slots=True)
+class HubOptions:
+    """Hub-layer options (cf. ``HubOptions``)."""
+
+    keep_alive_interval: float = 15.0
+    """Send a Ping when nothing was sent for this long (not over long polling)."""
+    client_timeout_interval: float = 30.0
+    """Close with an error when nothing was received for this long (after the first Ping)."""
+    handshake_timeout: float = 15.0
+    maximum_receive_message_size: int | None = 32 * 1024
+    """Largest incoming hub message in bytes; bigger -> error Close. None = unlimited."""
+    detailed_errors: bool = False
+    """Append exception type and text to error messages sent to clients."""
+    stream_buffer_capacity: int = 10
+    maximum_parallel_invocations_per_client: int = 1
+    supported_protocols: tuple[str, ...] = ("json", "messagepack")
+    stateful_reconnect_buffer_size: int = 100_000
+    client_result_timeout: float = 30.0
+    max_outgoing_buffer: int = 4 * 1024 * 1024
+    """Slow-consumer policy: a connection whose unsent bytes exceed this is closed with an
+    error Close (allowReconnect) instead of delaying anyone else (docs/adr/0002)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """Connection-layer options (cf. ``HttpConnectionDispatcherOptions``)."""
+
+    transports: TransportType = TransportType.ALL
+    allow_stateful_reconnects: bool = False
+    disconnect_timeout: float = 15.0
+    """Dispose negotiated/LP/stateful connections idle for this long."""
+    long_poll_timeout: float = 90.0
+    """A poll with nothing to send returns 200 empty after this long (client waits 100 s)."""
+    allowed_origins: tuple[str, ...] = ()
+    """CORS: origins allowed with credentials besides the server's own origin; ("*",) = any."""
+    max_connections: int | None = None
+    """Refuse negotiate/upgrade with 503 beyond this many live connections in this process."""
+    application_max_buffer_size: int = 64 * 1024
+    """Largest POST body accepted from SSE/LP clients in one request."""
+    extra: dict[str, str] = field(default_factory=dict)
