@@ -46,4 +46,9 @@ class ConnectionOptions:
     """Refuse negotiate/upgrade with 503 beyond this many live connections in this process."""
     application_max_buffer_size: int = 64 * 1024
     """Largest POST body accepted from SSE/LP clients in one request."""
+    websocket_max_message_size: int = 1024 * 1024
+    """Largest incoming WebSocket message (all fragments); bigger -> close 1009. The hub
+    layer applies its own, smaller per-record limit (HubOptions.maximum_receive_message_size)."""
+    websocket_close_timeout: float = 5.0
+    """Seconds to wait for the client's Close frame after ours (.NET CloseTimeout)."""
     extra: dict[str, str] = field(default_factory=dict)

@@ -7,8 +7,19 @@ The seam between the connection layer (``hubserver.connections``) and the hub la
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from typing import Protocol
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from hubserver.errors import TransportError
+
+if TYPE_CHECKING:
+    # Type-only: the protocol layer sits below this one, so importing it is allowed, but the
+    # runtime import is avoided to keep this module free of cycles through options.py.
+    from hubserver.protocol.base import HubProtocol
+    from hubserver.protocol.serialized import SerializedMessage
 
 
 class TransportType(enum.IntFlag):
@@ -56,3 +67,236 @@ class ConnectionApplication(Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         """Final: the connection is disposed (client closed, DELETE, timeout, server close)."""
         ...
+
+
+class ServerShutdownAware(Protocol):
+    """Optional extension of :class:`ConnectionApplication`.
+
+    On graceful server stop the endpoint calls ``application.server_shutdown()`` when the
+    application has that method (the hub layer sends ``Close {allowReconnect: true}`` and then
+    closes); applications without it are closed with ``ConnectionContext.close()``.
+    """
+
+    def server_shutdown(self) -> None:
+        """The server is stopping: say goodbye and close the connection."""
+        ...
+
+
+class ByteChannel(Protocol):
+    """The subset of ``asyncio.Transport`` the transport shells write to."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue bytes on the socket."""
+        ...
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes accepted but not yet handed to the kernel."""
+        ...
+
+    def is_closing(self) -> bool:
+        """True once closed or closing."""
+        ...
+
+    def close(self) -> None:
+        """Flush then close the socket."""
+        ...
+
+    def abort(self) -> None:
+        """Close the socket now, dropping unsent bytes."""
+        ...
+
+
+class RawStreamHandler(Protocol):
+    """Receives the socket events of an HTTP connection after a WebSocket upgrade."""
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the peer."""
+        ...
+
+    def eof_received(self) -> None:
+        """The peer half-closed the socket."""
+        ...
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The socket is gone."""
+        ...
+
+    def pause_writing(self) -> None:
+        """The socket's write buffer went over its high-water mark."""
+        ...
+
+    def resume_writing(self) -> None:
+        """The socket's write buffer drained below its low-water mark."""
+        ...
+
+
+class HttpExchange(Protocol):
+    """One HTTP request's response side, implemented by the server shell (``hubserver.server``).
+
+    Transports use it to answer polls, stream SSE and upgrade to WebSocket without knowing
+    anything about HTTP/1.1 framing or the access log.
+    """
+
+    @property
+    def closed(self) -> bool:
+        """True when the client's socket is gone."""
+        ...
+
+    @property
+    def responded(self) -> bool:
+        """True once a response (or the response head of a stream) was written."""
+        ...
+
+    def add_header(self, name: str, value: str) -> None:
+        """Add a header to whatever response this exchange sends (e.g. CORS headers)."""
+        ...
+
+    def respond(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = "text/plain",
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Send a complete response (``Content-Length`` framed)."""
+        ...
+
+    def start_stream(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """Send the head of a chunked streaming response."""
+        ...
+
+    def write_chunk(self, data: bytes) -> None:
+        """Send one chunk of a streaming response (empty data is ignored)."""
+        ...
+
+    def end_stream(self) -> None:
+        """Terminate a streaming response; the HTTP connection may then serve more requests."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the client's socket."""
+        ...
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes queued on the socket."""
+        ...
+
+    def set_disconnect_handler(self, handler: Callable[[], None] | None) -> None:
+        """Call ``handler`` (once) if the client's socket is lost before the response ends."""
+        ...
+
+    def upgrade(self, headers: Sequence[tuple[str, str]], handler: RawStreamHandler) -> ByteChannel:
+        """Send ``101 Switching Protocols`` with ``headers``; the socket's events now go to
+        ``handler`` (bytes that followed the request are delivered to it at once)."""
+        ...
+
+
+class TransportOwner(Protocol):
+    """What a transport shell reports to its connection (``HttpConnectionContext``)."""
+
+    def transport_data(self, data: bytes) -> None:
+        """Bytes from the client."""
+        ...
+
+    def transport_closed(
+        self, transport: object, graceful: bool, exc: BaseException | None
+    ) -> None:
+        """The transport ended. ``graceful`` = the client said goodbye (WS close frame,
+        EventSource closed); ``exc`` describes a failure (protocol violation, lost socket)."""
+        ...
+
+
+class ServerTransport(Protocol):
+    """A transport shell as its connection drives it."""
+
+    @property
+    def kind(self) -> TransportType:
+        """Which transport this is."""
+        ...
+
+    def send(self, payload: bytes, binary: bool) -> None:
+        """Queue one message; written at the end of the event-loop tick."""
+        ...
+
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
+        """Queue a broadcast message, reusing framing cached on ``message``."""
+        ...
+
+    def buffered_bytes(self) -> int:
+        """Queued bytes not yet accepted by the kernel."""
+        ...
+
+    def close(self) -> None:
+        """Flush, then end gracefully."""
+        ...
+
+    def abort(self) -> None:
+        """End now without flushing."""
+        ...
+
+
+class Flushable(Protocol):
+    """Anything the :class:`WriteCoalescer` can flush."""
+
+    def flush(self) -> None:
+        """Write everything queued with one socket write."""
+        ...
+
+
+class WriteCoalescer:
+    """Batches writes per event-loop tick (baseline.md: syscalls, not bytes, are the cost).
+
+    A transport that queues data calls :meth:`mark` once; a single ``call_soon`` callback then
+    flushes every marked transport, so N messages sent to one connection in one tick become
+    one ``transport.write``. One coalescer per event loop (:meth:`for_running_loop`).
+    """
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    _instances: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[Flushable] = []
+        self._scheduled = False
+
+    @classmethod
+    def for_running_loop(cls) -> WriteCoalescer:
+        """The coalescer of the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        inst = cls._instances.get(loop)
+        if inst is None:
+            inst = cls._instances[loop] = cls(loop)
+        return inst
+
+    def mark(self, item: Flushable) -> None:
+        """Flush ``item`` at the end of this tick (callers mark each item once per tick)."""
+        self._dirty.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        dirty = self._dirty
+        self._dirty = []
+        self._scheduled = False
+        for item in dirty:
+            item.flush()
+
+
+class ConnectionLostError(TransportError):
+    """The client's socket went away without a goodbye (no WebSocket close frame).
+
+    Only this failure lets a stateful-reconnect connection live on (signalr-protocol.md §5.3);
+    protocol violations and deliberate closes dispose the connection.
+    """
+
+
+NO_CACHE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Cache-Control", "no-cache, no-store"),
+    ("Pragma", "no-cache"),
+    ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+)
+"""Headers of every long-polling response (signalr-protocol.md §2.1)."""

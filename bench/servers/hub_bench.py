@@ -1,0 +1,58 @@
+"""Our hub under the fan-out benchmark: hubserver's own HTTP/WebSocket server, a Hub with no
+methods at /hub, and broadcasts through ``HubContext.clients.all.send`` (the public API a
+platform uses). Keep-alive pings are pushed out of the measurement window, as the baseline
+disabled them on every stack.
+
+usage: hub_bench.py --port P --ctl DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import uvloop
+
+import _common
+from hubserver import Hub, HubOptions, HubServer, map_hub
+
+
+class BenchHub(Hub):
+    """No methods: clients only receive."""
+
+
+async def main(port: int, ctl: str) -> None:
+    mapped = map_hub("/hub", BenchHub, hub_options=HubOptions(keep_alive_interval=3600.0))
+    server = HubServer([mapped.endpoint], None, "127.0.0.1", port, access_log=False)
+    await server.start()
+    clients = mapped.hub_context.clients
+
+    async def send_round(kind: str, seq: int) -> None:
+        await clients.all.send("m", _common.make_obj(kind, seq))
+
+    def buffered() -> list[int]:
+        return [c.buffered_bytes() for c in mapped.handler.local_connections()]
+
+    async def backpressure() -> None:
+        while any(b > 65536 for b in buffered()):
+            await asyncio.sleep(0.001)
+
+    async def drain() -> None:
+        while any(buffered()):
+            await asyncio.sleep(0.005)
+
+    count = mapped.handler.connection_count
+    await _common.drive(ctl, "hub", count, send_round, backpressure, drain)
+    await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--ctl", required=True)
+    a = ap.parse_args()
+    uvloop.run(main(a.port, a.ctl))

@@ -1,0 +1,1 @@
+"""REST API: routers (one module each) and the app factory."""

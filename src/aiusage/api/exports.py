@@ -1,0 +1,112 @@
+"""Export endpoints (issue 5 "Exports").
+
+* ``POST /api/exports {from, to, format: csv|jsonl}`` -> 202 with the job; the job runs in the
+  background and ends with ExportCompleted ``{jobId, downloadUrl}`` to ``user:{userId}``.
+* ``GET /api/exports/{id}``: the job, for its owner only (404 for anyone else).
+* ``GET /api/exports/{id}/download?exp=&sig=``: the file. Needs the owner's token (Bearer or
+  ``access_token``) *and* a valid unexpired signature: bad signature or another user -> 403,
+  expired link -> 410 (ask ``GET /api/exports/{id}`` for a fresh one), not finished -> 409.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from aiusage.api.dashboard import ErrorBody
+from aiusage.auth.deps import TenantScope, require_principal, require_tenant
+from aiusage.auth.principal import DASHBOARD_ROLES, UserPrincipal
+from aiusage.errors import ValidationError
+from aiusage.exports.service import DownloadGone, ExportService
+
+router = APIRouter(tags=["exports"])
+
+STATE_KEY = "export_service"
+"""Attribute of ``app.state`` holding the :class:`ExportService`."""
+
+
+class ExportRequest(BaseModel):
+    """Body of ``POST /api/exports``: sessions started and detections made in [from, to)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_: datetime = Field(alias="from", description="Inclusive start (ISO-8601 with zone)")
+    to: datetime = Field(description="Exclusive end (ISO-8601 with zone)")
+    format: Literal["csv", "jsonl"] = "csv"
+
+
+def export_service(request: Request) -> ExportService:
+    """The app's export service."""
+    service = getattr(request.app.state, STATE_KEY, None)
+    if not isinstance(service, ExportService):
+        raise RuntimeError("app.state.export_service is not configured")
+    return service
+
+
+@router.post(
+    "/api/exports",
+    status_code=202,
+    summary="Start an export job",
+    responses={422: {"model": ErrorBody, "description": "Bad range or format"}},
+)
+async def create_export(
+    request: Request,
+    body: ExportRequest,
+    scope: TenantScope = Depends(require_tenant(roles=DASHBOARD_ROLES)),
+) -> JSONResponse:
+    """The new job (``status: pending``); its URL is in ``Location``."""
+    job = await export_service(request).create(
+        scope.org_id, scope.principal.sub, body.from_, body.to, body.format
+    )
+    return JSONResponse(job, status_code=202, headers={"Location": f"/api/exports/{job['id']}"})
+
+
+@router.get(
+    "/api/exports/{job_id}",
+    summary="An export job (owner only)",
+    responses={404: {"description": "No such job of the caller"}},
+)
+async def get_export(
+    request: Request,
+    job_id: str = Path(..., max_length=64),
+    scope: TenantScope = Depends(require_tenant(roles=DASHBOARD_ROLES)),
+) -> dict[str, Any]:
+    """The job; ``downloadUrl`` is a freshly signed link once it is done."""
+    return await export_service(request).get(scope.org_id, scope.principal.sub, job_id)
+
+
+@router.get(
+    "/api/exports/{job_id}/download",
+    summary="Download a finished export (owner's token + signed link)",
+    response_class=FileResponse,
+    responses={
+        403: {"description": "Not the owner, or bad signature"},
+        404: {"description": "No such job"},
+        409: {"description": "Job not finished"},
+        410: {"description": "Link expired"},
+    },
+)
+async def download_export(
+    request: Request,
+    job_id: str = Path(..., max_length=64),
+    exp: int = Query(..., ge=0, le=2**53),
+    sig: str = Query(..., max_length=128),
+    principal: UserPrincipal = Depends(require_principal()),
+) -> FileResponse:
+    """The export file as an attachment."""
+    service = export_service(request)
+    org = None if principal.is_super_admin else principal.org
+    try:
+        found = await service.open_download(org, principal.sub, job_id, exp, sig)
+    except DownloadGone as exc:
+        raise HTTPException(410, str(exc)) from None
+    except ValidationError as exc:
+        raise HTTPException(409, exc.message) from None
+    return FileResponse(found.path, media_type=found.media_type, filename=found.filename)
+
+
+__all__ = ["STATE_KEY", "ExportRequest", "export_service", "router"]

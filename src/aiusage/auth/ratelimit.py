@@ -1,0 +1,106 @@
+"""Login rate limiting (issue 4 "POST /api/auth/login ... rate-limited").
+
+Failures are counted in a sliding window per (e-mail, client IP) and per client IP alone:
+the first stops guessing one account's password, the second stops one address spraying many
+accounts. A success clears the (e-mail, IP) counter. Memory is bounded: expired entries are
+pruned and, past ``max_entries``, the oldest keys are dropped (fail-open for the oldest rather
+than unbounded growth under a spoofed-address flood).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+
+class _Window:
+    __slots__ = ("attempts", "limit", "max_entries", "window")
+
+    def __init__(self, limit: int, window: float, max_entries: int) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_entries = max_entries
+        self.attempts: OrderedDict[object, deque[float]] = OrderedDict()
+
+    def _trim(self, key: object, now: float) -> deque[float] | None:
+        hits = self.attempts.get(key)
+        if hits is None:
+            return None
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if not hits:
+            del self.attempts[key]
+            return None
+        return hits
+
+    def retry_after(self, key: object, now: float) -> float | None:
+        hits = self._trim(key, now)
+        if hits is None or len(hits) < self.limit:
+            return None
+        return max(hits[0] + self.window - now, 0.0)
+
+    def record(self, key: object, now: float) -> None:
+        hits = self._trim(key, now)
+        if hits is None:
+            hits = deque()
+            self.attempts[key] = hits
+        hits.append(now)
+        self.attempts.move_to_end(key)
+        while len(self.attempts) > self.max_entries:
+            self.attempts.popitem(last=False)
+
+    def clear(self, key: object) -> None:
+        self.attempts.pop(key, None)
+
+
+class LoginRateLimiter:
+    """Counts failed logins.
+
+    Args:
+        max_failures: Failures allowed per (e-mail, IP) within ``window``.
+        max_failures_per_ip: Failures allowed per IP (any e-mail) within ``window``.
+        window: Sliding window in seconds.
+        clock: Monotonic time source (injected for tests).
+        max_entries: Bound on tracked keys per counter.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        max_failures_per_ip: int = 50,
+        window: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._pair = _Window(max_failures, window, max_entries)
+        self._ip = _Window(max_failures_per_ip, window, max_entries)
+        self._clock = clock
+
+    @staticmethod
+    def _pair_key(email: str, ip: str) -> tuple[str, str]:
+        return (email.strip().lower(), ip)
+
+    def retry_after(self, email: str, ip: str) -> float | None:
+        """Seconds to wait before another attempt is allowed, or None if allowed now."""
+        now = self._clock()
+        waits = [
+            w
+            for w in (
+                self._pair.retry_after(self._pair_key(email, ip), now),
+                self._ip.retry_after(ip, now),
+            )
+            if w is not None
+        ]
+        return max(waits) if waits else None
+
+    def record_failure(self, email: str, ip: str) -> None:
+        """Count one failed attempt."""
+        now = self._clock()
+        self._pair.record(self._pair_key(email, ip), now)
+        self._ip.record(ip, now)
+
+    def record_success(self, email: str, ip: str) -> None:
+        """Forget the failures of this (e-mail, IP) pair."""
+        self._pair.clear(self._pair_key(email, ip))

@@ -1,0 +1,246 @@
+"""JWT validation (issue 4 "Token validation", seed security model step 2).
+
+Order of checks, each failing with :class:`~aiusage.auth.errors.InvalidToken`:
+
+1. shape: a compact JWS (three segments), bounded length, parseable header;
+2. ``alg`` in the configured allow-list (RS256 only by default). This runs *before* any key
+   is touched, so ``alg: none`` and HS256 tokens "signed" with the RSA public key as an HMAC
+   secret (the classic key-confusion attack) never reach a signature routine;
+3. a key for the header's ``kid`` from the key source (PEM, JWKS URL, built-in issuer);
+4. the signature (PyJWT, with the one algorithm named in the header);
+5. ``exp`` (required) and ``nbf`` against an injected clock, with a leeway of at most 30 s;
+6. ``iss`` / ``aud`` when configured;
+7. the claims the platform needs: ``sub``, ``org``, ``role`` (string or list).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jwt
+
+from aiusage.auth.errors import InvalidToken, KeySourceError
+from aiusage.auth.keys import KeySource
+from aiusage.auth.principal import UserPrincipal
+
+_log = logging.getLogger("aiusage.auth")
+
+ASYMMETRIC_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+"""Algorithms that may be allowed at all. Shared-secret (HS*) and ``none`` are never allowed:
+a verifier that holds only public keys must not accept MACs."""
+
+MAX_LEEWAY: Final = 30.0
+"""Upper bound of the clock-skew leeway, in seconds (issue 4)."""
+
+MAX_TOKEN_LENGTH: Final = 16 * 1024
+"""Longer strings are refused before parsing (cheap guard against oversized headers)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    """What a valid token looks like.
+
+    Attributes:
+        key_source: Where public keys come from.
+        algorithms: Allowed ``alg`` values (subset of :data:`ASYMMETRIC_ALGORITHMS`).
+        issuer: Required ``iss`` when set.
+        audience: Required ``aud`` (one of them when the token carries a list) when set.
+        leeway: Clock-skew tolerance for ``exp``/``nbf``, 0..30 s.
+        require_exp: Refuse tokens without ``exp`` (a token must not live forever).
+        org_claim: Claim holding the organization id.
+        role_claim: Claim holding the role(s).
+    """
+
+    key_source: KeySource
+    algorithms: tuple[str, ...] = ("RS256",)
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: float = 10.0
+    require_exp: bool = True
+    org_claim: str = "org"
+    role_claim: str = "role"
+
+    def __post_init__(self) -> None:
+        if not self.algorithms:
+            raise ValueError("at least one algorithm must be allowed")
+        bad = [a for a in self.algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        if bad:
+            raise ValueError(f"algorithms not allowed for token verification: {bad}")
+        if not 0 <= self.leeway <= MAX_LEEWAY:
+            raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY:g} seconds")
+
+
+_JWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidKeyError, "key does not fit the algorithm"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+
+def _reason_for(exc: jwt.PyJWTError) -> str:
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing claim {exc.claim!r}"
+    for cls, reason in _JWT_REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return f"invalid token ({type(exc).__name__})"
+
+
+def _numeric_claim(payload: Mapping[str, Any], name: str) -> float | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"claim {name!r} is not a number")
+    return float(value)
+
+
+class TokenVerifier:
+    """Validates bearer tokens and returns who they belong to.
+
+    Several configurations may be given, one per trusted issuer (e.g. the built-in issuer
+    for CLI and login tokens, plus an external identity provider). The token's *unverified*
+    ``iss`` only selects which configuration to apply; that configuration then requires the
+    signature of that issuer's keys and the same ``iss``, so the choice cannot be abused. A
+    configuration without ``issuer`` is the fallback for tokens naming no known issuer.
+
+    Args:
+        config: The rules (see :class:`TokenConfig`), or several (one per issuer).
+        clock: Returns the current Unix time (injected for tests).
+    """
+
+    __slots__ = ("_by_issuer", "_clock", "_configs", "_fallback")
+
+    def __init__(
+        self,
+        config: TokenConfig | Sequence[TokenConfig],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        configs = (config,) if isinstance(config, TokenConfig) else tuple(config)
+        if not configs:
+            raise ValueError("at least one TokenConfig is required")
+        self._configs = configs
+        self._by_issuer = {c.issuer: c for c in configs if c.issuer is not None}
+        self._fallback = next((c for c in configs if c.issuer is None), None)
+        self._clock = clock
+
+    @property
+    def config(self) -> TokenConfig:
+        """The (first) validation rules."""
+        return self._configs[0]
+
+    @property
+    def configs(self) -> tuple[TokenConfig, ...]:
+        """Every configuration, in the order given."""
+        return self._configs
+
+    def _select(self, token: str) -> TokenConfig:
+        if len(self._configs) == 1:
+            return self._configs[0]
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        iss = unverified.get("iss")
+        if isinstance(iss, str) and iss in self._by_issuer:
+            return self._by_issuer[iss]
+        if self._fallback is not None:
+            return self._fallback
+        raise InvalidToken("wrong issuer")
+
+    async def verify(self, token: str) -> UserPrincipal:
+        """Validate ``token`` and return its principal.
+
+        Raises:
+            InvalidToken: With a log-worthy reason; callers answer clients ``Unauthorized``.
+        """
+        if not isinstance(token, str) or not token:
+            raise InvalidToken("empty token")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("token too long")
+        if token.count(".") != 2:
+            raise InvalidToken("malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        cfg = self._select(token)
+        alg = header.get("alg")
+        # Issue 4: the allow-list is enforced before any key is looked up, so "none" and HS*
+        # (key confusion with the RSA public key as HMAC secret) never reach verification.
+        if not isinstance(alg, str) or alg not in cfg.algorithms:
+            raise InvalidToken(f"algorithm not allowed: {alg!r}")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: we understand no extension, so any critical one is fatal.
+            raise InvalidToken("unsupported critical header")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("malformed kid")
+        try:
+            keys = await cfg.key_source.keys_for(kid)
+        except KeySourceError as exc:
+            raise InvalidToken(f"no verification key available: {exc}") from exc
+        if not keys:
+            raise InvalidToken(f"unknown kid {kid!r}")
+
+        required = ["sub"]
+        if cfg.issuer is not None:
+            required.append("iss")
+        if cfg.audience is not None:
+            required.append("aud")
+        options: Any = {
+            "require": required,
+            # exp/nbf/iat are checked below against the injected clock.
+            "verify_exp": False,
+            "verify_nbf": False,
+            "verify_iat": False,
+            "verify_aud": cfg.audience is not None,
+            "verify_iss": cfg.issuer is not None,
+        }
+        payload: dict[str, Any] | None = None
+        last_error: jwt.PyJWTError | None = None
+        for candidate in keys:
+            try:
+                payload = jwt.decode(
+                    token,
+                    candidate.key,
+                    algorithms=[alg],
+                    audience=cfg.audience,
+                    issuer=cfg.issuer,
+                    options=options,
+                )
+                break
+            except jwt.InvalidSignatureError as exc:
+                last_error = exc  # try the next candidate key
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(_reason_for(exc)) from exc
+        if payload is None:
+            assert last_error is not None
+            raise InvalidToken(_reason_for(last_error)) from last_error
+
+        now = self._clock()
+        exp = _numeric_claim(payload, "exp")
+        if exp is None:
+            if cfg.require_exp:
+                raise InvalidToken("missing claim 'exp'")
+        elif now > exp + cfg.leeway:
+            raise InvalidToken("token expired")
+        nbf = _numeric_claim(payload, "nbf")
+        if nbf is not None and now + cfg.leeway < nbf:
+            raise InvalidToken("token not yet valid (nbf)")
+        _numeric_claim(payload, "iat")
+        try:
+            return UserPrincipal.from_claims(
+                payload, org_claim=cfg.org_claim, role_claim=cfg.role_claim
+            )
+        except ValueError as exc:
+            raise InvalidToken(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Exports: CSV/JSONL jobs streamed from the store, signed expiring download URLs."""

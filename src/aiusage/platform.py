@@ -1,0 +1,319 @@
+"""The composition root: builds every service of one ``aiusage serve`` process and wires them.
+
+::
+
+    Settings ──► Database (migrated) ──► StoreAccess (AccessChecker, UserLookup)
+             ──► BuiltinIssuer ──► TokenVerifier (built-in keys, or an external PEM/JWKS)
+             ──► lifetime manager (in-memory, or RedisLifetimeManager with --redis-url)
+             ──► map_hub('/hubs/analytics', AnalyticsHub, authenticate=make_authenticate(...))
+             ──► EventPublisher(hub_context)
+             ──► DashboardService + DashboardCoalescer, AlertService, ExportService
+             ──► IngestionService(Ingestor, publisher, after_commit=IngestionHooks)
+             ──► create_api(ApiServices) ──► HubServer([hub endpoint], api)
+
+Lifecycle: :meth:`Platform.start` starts the backplane, the background services
+(coalescer, alert sweeper, access revalidation) and the HTTP server, in that order;
+:meth:`Platform.stop` undoes it in reverse: the server first (clients get Close with
+``allowReconnect: true``), background work next, the backplane and the database last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiusage.alerts.service import AlertService
+from aiusage.api import alerts as alerts_api
+from aiusage.api import dashboard as dashboard_api
+from aiusage.api import exports as exports_api
+from aiusage.api.agent_events import IngestionService
+from aiusage.api.app import ApiServices, create_api
+from aiusage.api.auth_routes import ISSUER_STATE_KEY, LOGIN_STATE_KEY
+from aiusage.auth.issuer import BuiltinIssuer
+from aiusage.auth.jwks import JwksKeySource
+from aiusage.auth.keys import StaticKeySource
+from aiusage.auth.login import LoginService
+from aiusage.auth.tokens import TokenConfig, TokenVerifier
+from aiusage.errors import ConfigurationError
+from aiusage.exports.service import ExportService
+from aiusage.exports.signing import UrlSigner
+from aiusage.metrics.coalescer import DashboardCoalescer
+from aiusage.metrics.hooks import IngestionHooks
+from aiusage.metrics.service import DashboardService
+from aiusage.realtime.access import make_authenticate
+from aiusage.realtime.hub import make_analytics_hub
+from aiusage.realtime.publisher import EventPublisher
+from aiusage.realtime.revalidation import AccessRevalidator
+from aiusage.realtime.store_access import StoreAccess
+from aiusage.settings import Settings
+from aiusage.store.database import Database
+from aiusage.store.ingest import Ingestor
+from hubserver import (
+    ConnectionOptions,
+    HubLifetimeManager,
+    HubServer,
+    InMemoryLifetimeManager,
+    MappedHub,
+    RedisLifetimeManager,
+    map_hub,
+)
+
+log = logging.getLogger("aiusage.platform")
+
+HUB_PATH = "/hubs/analytics"
+HUB_NAME = "AnalyticsHub"
+"""Hub name on the Redis backplane (ASP.NET Core uses the hub class's full name)."""
+
+
+def _default_web_dir() -> Path | None:
+    # Repository checkout: web/dashboard/dist/dashboard/browser (Angular's application builder).
+    root = Path(__file__).resolve().parents[2] / "web" / "dashboard" / "dist"
+    for candidate in (root / "dashboard" / "browser", root / "browser", root):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+def build_verifier(settings: Settings, issuer: BuiltinIssuer) -> TokenVerifier:
+    """Tokens of the built-in issuer, or of the external identity provider when one is
+    configured (``jwt_public_key_file`` / ``jwks_url``; then ``jwt_issuer``/``jwt_audience``
+    are checked when set and the built-in issuer's tokens are not accepted).
+
+    Raises:
+        ConfigurationError: The configured PEM file cannot be read.
+    """
+    if settings.jwks_url:
+        return TokenVerifier(
+            TokenConfig(
+                key_source=JwksKeySource(settings.jwks_url),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        )
+    if settings.jwt_public_key_file:
+        try:
+            pem = Path(settings.jwt_public_key_file).read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read JWT public key: {exc}") from exc
+        return TokenVerifier(
+            TokenConfig(
+                key_source=StaticKeySource.from_pem(pem),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        )
+    return TokenVerifier(issuer.token_config())
+
+
+def build_lifetime(settings: Settings) -> HubLifetimeManager:
+    """In-memory lifetime manager, or the Redis backplane when ``redis_url`` is set."""
+    if settings.redis_url:
+        return RedisLifetimeManager(
+            settings.redis_url, channel_prefix=settings.channel_prefix, hub_name=HUB_NAME
+        )
+    return InMemoryLifetimeManager()
+
+
+@dataclass
+class Platform:
+    """Every service of one process. Build with :meth:`create`."""
+
+    settings: Settings
+    db: Database
+    issuer: BuiltinIssuer
+    verifier: TokenVerifier
+    access: StoreAccess
+    hub: MappedHub
+    publisher: EventPublisher
+    dashboard: DashboardService
+    coalescer: DashboardCoalescer
+    alerts: AlertService
+    exports: ExportService
+    ingestion: IngestionService
+    revalidator: AccessRevalidator
+    api: Any
+    server: HubServer
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _started: bool = False
+
+    @classmethod
+    async def create(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> Platform:
+        """Build (and by default migrate) everything; nothing listens yet.
+
+        Raises:
+            ConfigurationError: Unusable settings.
+            aiusage.errors.StoreError: The database is unreachable.
+        """
+        settings.validate()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url, schema=settings.database_schema)
+        if migrate:
+            await db.migrate()
+        issuer = BuiltinIssuer.load_or_create(settings.data_dir)
+        verifier = build_verifier(settings, issuer)
+        access = StoreAccess(db)
+        dashboard = DashboardService(db, clock=clock)
+        hub = map_hub(
+            HUB_PATH,
+            make_analytics_hub(dashboard, access),
+            lifetime=build_lifetime(settings),
+            connection_options=ConnectionOptions(allowed_origins=settings.cors_origins),
+            authenticate=make_authenticate(verifier, access),
+        )
+        publisher = EventPublisher(hub.hub_context)
+        coalescer = DashboardCoalescer(
+            dashboard.snapshot, publisher, interval=settings.dashboard_interval_s
+        )
+        alerts = AlertService(db, publisher, clock=clock)
+        exports = ExportService(
+            db,
+            settings.data_dir,
+            UrlSigner.load_or_create(settings.data_dir),
+            publisher,
+            url_ttl_s=settings.export_url_ttl_s,
+            base_url=settings.public_url or "",
+            clock=clock,
+        )
+        hooks = IngestionHooks(coalescer, alerts)
+        ingestion = IngestionService(
+            Ingestor(db),
+            publisher,
+            after_commit=[hooks.after_commit],
+            max_events=settings.max_batch_events,
+            clock=clock,
+        )
+        login = LoginService(access, issuer, token_ttl=settings.login_token_ttl_s)
+        builtin_tokens = not (settings.jwks_url or settings.jwt_public_key_file)
+        api = create_api(
+            ApiServices(
+                db=db,
+                verifier=verifier,
+                ingestion=ingestion,
+                backplane_healthy=hub.lifetime.is_healthy,
+                state={
+                    LOGIN_STATE_KEY: login if builtin_tokens else None,
+                    ISSUER_STATE_KEY: issuer if builtin_tokens else None,
+                    dashboard_api.STATE_KEY: dashboard,
+                    exports_api.STATE_KEY: exports,
+                    alerts_api.STATE_KEY: alerts,
+                },
+                max_body_bytes=settings.max_body_bytes,
+                cors_origins=settings.cors_origins,
+                web_dir=settings.web_dir or _default_web_dir(),
+            )
+        )
+        server = HubServer(
+            [hub.endpoint],
+            api,
+            host=settings.host,
+            port=settings.port,
+            reuse_port=settings.workers > 1,
+            trusted_proxies=settings.trusted_proxies,
+            access_log=settings.access_log,
+        )
+        revalidator = AccessRevalidator(hub.handler, access)
+        return cls(
+            settings=settings,
+            db=db,
+            issuer=issuer,
+            verifier=verifier,
+            access=access,
+            hub=hub,
+            publisher=publisher,
+            dashboard=dashboard,
+            coalescer=coalescer,
+            alerts=alerts,
+            exports=exports,
+            ingestion=ingestion,
+            revalidator=revalidator,
+            api=api,
+            server=server,
+        )
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when the settings say 0)."""
+        return self.server.port
+
+    @property
+    def base_url(self) -> str:
+        """URL of this process (with the actual port)."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = self.settings.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the backplane, background services and the HTTP server."""
+        await self.hub.start()
+        await self.coalescer.start()
+        await self.alerts.start_sweeper()
+        self.revalidator.start()
+        await self.server.start()
+        self._started = True
+        log.info("aiusage listening on %s", self.base_url)
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` as a background task stopped with the platform (demo simulator)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.background.append(task)
+        return task
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: server (Close with allowReconnect), background work, backplane, db."""
+        grace_s = self.settings.shutdown_grace_s if grace is None else grace
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.background.clear()
+        if self._started:
+            await self.server.stop(grace_s)
+        await self.ingestion.drain()
+        await self.revalidator.stop()
+        await self.alerts.stop_sweeper()
+        await self.coalescer.stop()
+        await self.exports.aclose()
+        with contextlib.suppress(Exception):
+            await self.hub.lifetime.stop()
+        await self.db.dispose()
+        self._started = False
+
+    async def serve(self, on_started: Callable[[Platform], Any] | None = None) -> None:
+        """Start, call ``on_started``, run until SIGINT/SIGTERM, then stop gracefully."""
+        import signal
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+        try:
+            await self.start()
+            if on_started is not None:
+                result = on_started(self)
+                if asyncio.iscoroutine(result):
+                    await result
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()

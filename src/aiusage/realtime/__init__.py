@@ -1,0 +1,1 @@
+"""Real-time layer: the AnalyticsHub, its access rules, and event publishing."""

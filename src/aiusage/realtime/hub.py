@@ -1,0 +1,224 @@
+"""The AnalyticsHub at ``/hubs/analytics`` (seed "Tenant Isolation in SignalR", issue 4).
+
+Tenant isolation rests on three rules, all enforced on the server:
+
+1. who may connect is decided by the authentication hook (:func:`make_authenticate`);
+2. the groups a connection joins are derived from its *verified* principal only
+   (``org:{orgId}``, ``user:{userId}``, ``admin``, ``superadmin``); no hub method accepts a raw
+   group name, and an organization id given by a client is checked against the token;
+3. ``BroadcastDashboardUpdate`` goes only to the caller's own organization unless the caller is
+   SuperAdmin.
+
+``user:{userId}`` relies on ``sub`` being unique within the issuer (RFC 7519 §4.1.2), which the
+built-in issuer and the store (generated user ids) guarantee.
+
+A fresh hub instance serves each invocation (hubserver's model, as ASP.NET Core), so the
+snapshot provider and the access checker are class attributes, set by
+:func:`make_analytics_hub`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Final, Protocol
+
+from aiusage.auth.deps import requested_organization
+from aiusage.auth.principal import ADMIN, SUPER_ADMIN, UserPrincipal
+from aiusage.realtime.access import (
+    PRINCIPAL_ITEM,
+    AccessChecker,
+    make_authenticate,
+    principal_of,
+)
+from hubserver import Hub, HubError
+
+__all__ = [
+    "ADMIN_GROUP",
+    "SUPERADMIN_GROUP",
+    "AnalyticsHub",
+    "SnapshotProvider",
+    "make_analytics_hub",
+    "make_authenticate",
+    "org_group",
+    "user_group",
+]
+
+ADMIN_GROUP: Final = "admin"
+SUPERADMIN_GROUP: Final = "superadmin"
+MAX_ORG_ID_LENGTH: Final = 128
+
+_HOME_ORG_ITEM: Final = "aiusage.homeOrg"
+_JOINED_ORGS_ITEM: Final = "aiusage.joinedOrgs"
+
+
+def org_group(org_id: str) -> str:
+    """The group of every dashboard connection of an organization."""
+    return f"org:{org_id}"
+
+
+def user_group(user_id: str) -> str:
+    """The group of every connection of one user."""
+    return f"user:{user_id}"
+
+
+class SnapshotProvider(Protocol):
+    """Computes the dashboard structure (``{metrics, trends}``) for an organization."""
+
+    async def snapshot(self, org_id: str) -> dict[str, Any]:
+        """The same structure as ``GET /api/dashboard`` and DashboardUpdate."""
+        ...
+
+
+def _check_org_id(org_id: str) -> None:
+    if not org_id or len(org_id) > MAX_ORG_ID_LENGTH:
+        raise HubError("Invalid organization id")
+
+
+class AnalyticsHub(Hub):
+    """Live analytics for admins and managers of one organization (SuperAdmin: any).
+
+    Client -> server methods (contract.md "Hub"): ``JoinOrganizationGroup()``,
+    ``JoinOrganization(orgId)``, ``LeaveOrganization(orgId)``,
+    ``BroadcastDashboardUpdate(orgId, metrics)``, ``GetDashboardSnapshot()``.
+    """
+
+    snapshot_provider: ClassVar[SnapshotProvider | None] = None
+    access_checker: ClassVar[AccessChecker | None] = None
+
+    # -- caller identity --------------------------------------------------------------------
+
+    def _user(self) -> UserPrincipal:
+        items = self.context.items
+        cached = items.get(PRINCIPAL_ITEM)
+        if isinstance(cached, UserPrincipal):
+            return cached
+        engine_principal = self.context.principal
+        if engine_principal is None:
+            # Mapped without make_authenticate: refuse rather than serve an anonymous tenant.
+            raise HubError("Unauthorized")
+        user = principal_of(engine_principal)
+        items[PRINCIPAL_ITEM] = user
+        return user
+
+    def _home_org(self, user: UserPrincipal) -> str:
+        home = self.context.items.get(_HOME_ORG_ITEM)
+        if isinstance(home, str):
+            return home
+        # The hook already refused a mismatching organization for everyone but SuperAdmin,
+        # for whom an explicit organizationId selects the tenant they watch.
+        request = self.context.request
+        requested = requested_organization(request.headers, request.query)
+        home = requested if requested is not None and user.can_access_org(requested) else user.org
+        self.context.items[_HOME_ORG_ITEM] = home
+        return home
+
+    def _joined(self) -> set[str]:
+        joined = self.context.items.get(_JOINED_ORGS_ITEM)
+        if not isinstance(joined, set):
+            joined = set()
+            self.context.items[_JOINED_ORGS_ITEM] = joined
+        return joined
+
+    def _require_super_admin(self) -> UserPrincipal:
+        user = self._user()
+        if not user.is_super_admin:
+            raise HubError("Forbidden")
+        return user
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def on_connected(self) -> None:
+        """Seed step 4: join ``org:{orgId}``, ``user:{userId}``, and ``admin``/``superadmin``."""
+        user = self._user()
+        home = self._home_org(user)
+        cid = self.context.connection_id
+        await self.groups.add(cid, org_group(home))
+        self._joined().add(home)
+        await self.groups.add(cid, user_group(user.sub))
+        if ADMIN in user.roles:
+            await self.groups.add(cid, ADMIN_GROUP)
+        if SUPER_ADMIN in user.roles:
+            await self.groups.add(cid, SUPERADMIN_GROUP)
+
+    # -- hub methods ------------------------------------------------------------------------
+
+    async def join_organization_group(self) -> None:
+        """(Re)join the caller's own organization group; idempotent (the seed's method)."""
+        user = self._user()
+        home = self._home_org(user)
+        await self.groups.add(self.context.connection_id, org_group(home))
+        self._joined().add(home)
+
+    async def join_organization(self, org_id: str) -> None:
+        """SuperAdmin only: also receive ``org_id``'s events.
+
+        Raises:
+            HubError: ``Forbidden`` for other roles, ``Unknown organization`` when the store
+                has no such organization.
+        """
+        self._require_super_admin()
+        _check_org_id(org_id)
+        checker = type(self).access_checker
+        if checker is not None and await checker.subscription_status(org_id) is None:
+            raise HubError("Unknown organization")
+        await self.groups.add(self.context.connection_id, org_group(org_id))
+        self._joined().add(org_id)
+
+    async def leave_organization(self, org_id: str) -> None:
+        """SuperAdmin only: stop receiving ``org_id``'s events.
+
+        Raises:
+            HubError: ``Forbidden`` for other roles.
+        """
+        self._require_super_admin()
+        _check_org_id(org_id)
+        await self.groups.remove(self.context.connection_id, org_group(org_id))
+        self._joined().discard(org_id)
+
+    async def broadcast_dashboard_update(self, org_id: str, metrics: dict[str, Any]) -> None:
+        """Send ``DashboardUpdate(metrics)`` to ``org:{org_id}`` (the seed's method).
+
+        Seed "Tenant Isolation": hub methods verify the caller belongs to the target org.
+
+        Raises:
+            HubError: ``Forbidden`` when ``org_id`` is not the caller's organization (SuperAdmin
+                may target any organization).
+        """
+        user = self._user()
+        _check_org_id(org_id)
+        if not user.can_access_org(org_id):
+            raise HubError("Forbidden")
+        await self.clients.group(org_group(org_id)).send("DashboardUpdate", metrics)
+
+    async def get_dashboard_snapshot(self) -> dict[str, Any]:
+        """The caller's organization's dashboard (``{metrics, trends}``).
+
+        Raises:
+            HubError: ``Dashboard unavailable`` when no snapshot provider is configured.
+        """
+        user = self._user()
+        provider = type(self).snapshot_provider
+        if provider is None:
+            raise HubError("Dashboard unavailable")
+        return await provider.snapshot(self._home_org(user))
+
+
+def make_analytics_hub(
+    snapshot_provider: SnapshotProvider | None,
+    access_checker: AccessChecker | None = None,
+) -> type[AnalyticsHub]:
+    """An :class:`AnalyticsHub` subclass bound to its services.
+
+    Args:
+        snapshot_provider: Serves ``GetDashboardSnapshot`` (``DashboardService``).
+        access_checker: Used by ``JoinOrganization`` to refuse unknown organizations.
+    """
+    return type(
+        "AnalyticsHub",
+        (AnalyticsHub,),
+        {
+            "snapshot_provider": snapshot_provider,
+            "access_checker": access_checker,
+            "__module__": __name__,
+            "__doc__": AnalyticsHub.__doc__,
+        },
+    )

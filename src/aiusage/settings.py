@@ -1,0 +1,183 @@
+"""Typed settings of an aiusage process, from ``AIUSAGE_*`` environment variables and CLI flags.
+
+Precedence (lowest to highest): defaults, environment, command-line flags. Every command that
+touches state resolves the same :attr:`Settings.resolved_database_url`, so ``aiusage serve``,
+``aiusage migrate`` and ``aiusage org create`` act on one store (contract.md "Command line").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiusage.errors import ConfigurationError
+
+SQLITE_FILENAME = "aiusage.db"
+"""Name of the embedded database file inside the data dir."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything an aiusage process needs to know about its environment.
+
+    Attributes:
+        data_dir: Directory for the embedded SQLite database, signing keys and exports.
+        database_url: SQLAlchemy async URL (``sqlite+aiosqlite:///...`` or
+            ``postgresql+asyncpg://...``); None means SQLite in ``data_dir``.
+        database_schema: PostgreSQL schema to use (search_path); None = the server default.
+        redis_url: Redis URL of the backplane; None = in-memory lifetime manager.
+        channel_prefix: Redis channel prefix (issue 6; ASP.NET's ``ChannelPrefix``).
+        host: Bind address of ``aiusage serve``.
+        port: Bind port (0 = any free port).
+        workers: Number of server processes sharing the port (issue 6).
+        demo: Seed the demo organization and run the simulator in process.
+        cors_origins: Origins allowed to call the REST API and hub with credentials.
+        trusted_proxies: Addresses whose ``X-Forwarded-*`` headers are believed (issue 10).
+        jwt_issuer: Required ``iss`` of incoming tokens (None: not checked unless built-in).
+        jwt_audience: Required ``aud`` (None: not checked).
+        jwt_public_key_file: PEM public key of an external identity provider.
+        jwks_url: JWKS URL of an external identity provider.
+        login_token_ttl_s: Lifetime of dashboard tokens from ``POST /api/auth/login``.
+        max_batch_events: Maximum events in one ``POST /api/agent/events`` batch.
+        max_body_bytes: Maximum request body of the ingestion endpoint.
+        dashboard_interval_s: DashboardUpdate coalescing period per organization.
+        export_url_ttl_s: Lifetime of signed export download URLs.
+        agent_silent_minutes: "Agent silent" alert threshold.
+        shutdown_grace_s: Time allowed to drain connections on SIGTERM.
+        public_url: Externally visible base URL (download links); None = derived from host/port.
+        web_dir: Built dashboard (``web/dashboard/dist/...``) served at ``/``; None = not served.
+        access_log: Emit one access-log line per HTTP request (tokens redacted).
+    """
+
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    database_schema: str | None = None
+    redis_url: str | None = None
+    channel_prefix: str = "AIUsagePlatform"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    demo: bool = False
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key_file: str | None = None
+    jwks_url: str | None = None
+    login_token_ttl_s: int = 3600
+    max_batch_events: int = 1000
+    max_body_bytes: int = 2 * 1024 * 1024
+    dashboard_interval_s: float = 1.0
+    export_url_ttl_s: int = 3600
+    agent_silent_minutes: int = 30
+    shutdown_grace_s: float = 10.0
+    public_url: str | None = None
+    web_dir: Path | None = None
+    access_log: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL actually used: the configured one, else SQLite in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / SQLITE_FILENAME).resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Base URL for links printed or sent to users (``public_url`` or host:port)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied; ``None`` values are ignored (unset CLI flags)."""
+        applied = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **applied)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``AIUSAGE_*`` variables (documented in ``deploy/aiusage.env``).
+
+        Raises:
+            ConfigurationError: A numeric variable does not parse.
+        """
+        env = os.environ if environ is None else environ
+        kw: dict[str, Any] = {}
+
+        def text(name: str, attr: str) -> None:
+            value = env.get(name)
+            if value:
+                kw[attr] = value
+
+        def number(name: str, attr: str, kind: type[int] | type[float]) -> None:
+            value = env.get(name)
+            if value:
+                try:
+                    kw[attr] = kind(value)
+                except ValueError as exc:
+                    raise ConfigurationError(f"{name}={value!r} is not a number") from exc
+
+        if env.get("AIUSAGE_DATA_DIR"):
+            kw["data_dir"] = Path(env["AIUSAGE_DATA_DIR"])
+        text("AIUSAGE_DATABASE_URL", "database_url")
+        text("AIUSAGE_DATABASE_SCHEMA", "database_schema")
+        text("AIUSAGE_REDIS_URL", "redis_url")
+        text("AIUSAGE_CHANNEL_PREFIX", "channel_prefix")
+        text("AIUSAGE_HOST", "host")
+        number("AIUSAGE_PORT", "port", int)
+        number("AIUSAGE_WORKERS", "workers", int)
+        if env.get("AIUSAGE_DEMO"):
+            kw["demo"] = env["AIUSAGE_DEMO"].lower() in _TRUE
+        if env.get("AIUSAGE_CORS_ORIGINS"):
+            kw["cors_origins"] = _split(env["AIUSAGE_CORS_ORIGINS"])
+        if env.get("AIUSAGE_TRUSTED_PROXIES"):
+            kw["trusted_proxies"] = _split(env["AIUSAGE_TRUSTED_PROXIES"])
+        text("AIUSAGE_JWT_ISSUER", "jwt_issuer")
+        text("AIUSAGE_JWT_AUDIENCE", "jwt_audience")
+        text("AIUSAGE_JWT_PUBLIC_KEY_FILE", "jwt_public_key_file")
+        text("AIUSAGE_JWKS_URL", "jwks_url")
+        number("AIUSAGE_LOGIN_TOKEN_TTL", "login_token_ttl_s", int)
+        number("AIUSAGE_MAX_BATCH_EVENTS", "max_batch_events", int)
+        number("AIUSAGE_MAX_BODY_BYTES", "max_body_bytes", int)
+        number("AIUSAGE_DASHBOARD_INTERVAL", "dashboard_interval_s", float)
+        number("AIUSAGE_EXPORT_URL_TTL", "export_url_ttl_s", int)
+        number("AIUSAGE_AGENT_SILENT_MINUTES", "agent_silent_minutes", int)
+        number("AIUSAGE_SHUTDOWN_GRACE", "shutdown_grace_s", float)
+        text("AIUSAGE_PUBLIC_URL", "public_url")
+        if env.get("AIUSAGE_WEB_DIR"):
+            kw["web_dir"] = Path(env["AIUSAGE_WEB_DIR"])
+        if env.get("AIUSAGE_ACCESS_LOG"):
+            kw["access_log"] = env["AIUSAGE_ACCESS_LOG"].lower() in _TRUE
+        settings = cls(**kw)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject settings that cannot work.
+
+        Raises:
+            ConfigurationError: With a message naming the bad setting.
+        """
+        url = self.resolved_database_url
+        if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+            raise ConfigurationError(
+                "database URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigurationError(f"port {self.port} is out of range")
+        if self.workers < 1:
+            raise ConfigurationError("workers must be at least 1")
+        if self.max_batch_events < 1:
+            raise ConfigurationError("max_batch_events must be at least 1")

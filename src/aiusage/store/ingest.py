@@ -1,0 +1,456 @@
+"""Agent-event ingestion: one batch, one transaction, a fixed number of statements.
+
+Steps inside one write transaction (SQLite ``BEGIN IMMEDIATE``):
+
+1. the organization must exist and be ingesting (active, trialing or past_due);
+2. the agent row is upserted (``last_seen_at``) and its revocation checked;
+3. every event id is claimed in ``processed_events`` with one multi-row
+   ``INSERT ... ON CONFLICT DO NOTHING RETURNING event_id``: ids not returned were applied by an
+   earlier batch and are skipped (idempotency, API.md "Agent ingestion");
+4. users first seen are created (``UserJoined`` is published for them after the commit);
+5. the touched sessions are read once, merged in memory, and written with one upsert;
+   detections with one INSERT;
+6. the metrics rollups (:class:`aiusage.metrics.rollup.RollupBatch`) receive every row change
+   and flush their deltas, then extra hooks run: aggregates never drift from raw rows.
+
+Session merge rules (docs/api.md): a SessionStarted sets ``start_time``, and ``tool``/
+``deviceId`` when given; the *first* SessionEnded sets ``end_time``, ``duration`` and
+``aiUsageTime`` (a later one is recorded as processed but changes nothing and is not
+published); a SessionEnded without a known start creates the session with
+``start_time = end_time - duration`` until its SessionStarted arrives.
+
+Nothing is published here: the caller publishes :attr:`IngestResult.published` after the
+commit, so every event a client sees is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from aiusage.domain.events import AgentEvent, AIDetected, SessionEnded, SessionStarted
+from aiusage.domain.organizations import INGESTING_SUBSCRIPTIONS
+from aiusage.errors import Forbidden, StoreError, Unauthorized
+from aiusage.metrics.rollup import DetectionFacts, RollupBatch, SessionFacts
+from aiusage.store.database import Database
+from aiusage.store.repositories import dialect_insert
+from aiusage.store.tables import (
+    Agent,
+    AIDetection,
+    AISession,
+    Organization,
+    ProcessedEvent,
+    User,
+)
+
+organizations = cast(Table, Organization.__table__)
+users = cast(Table, User.__table__)
+agents = cast(Table, Agent.__table__)
+ai_sessions = cast(Table, AISession.__table__)
+ai_detections = cast(Table, AIDetection.__table__)
+processed_events = cast(Table, ProcessedEvent.__table__)
+
+STATUS_CACHE_S = 1.0
+"""Seconds an organization's subscription status is reused across batches."""
+
+_CHUNK = 500
+"""Rows per multi-row statement (3-10 parameters each: far below every dialect's limit)."""
+
+
+class RollupSink(Protocol):
+    """Receives every raw-row change of a batch and writes derived aggregates before commit
+    (satisfied by :class:`aiusage.metrics.rollup.RollupBatch`)."""
+
+    def session_changed(self, before: SessionFacts | None, after: SessionFacts) -> None:
+        """A session row was inserted (``before`` None) or updated."""
+
+    def detection_added(self, detection: DetectionFacts) -> None:
+        """A detection row was inserted."""
+
+    async def flush(self, conn: Any) -> None:
+        """Write the collected deltas in the caller's transaction."""
+
+
+IngestionHook = Callable[[AsyncConnection, "IngestResult"], Awaitable[None]]
+"""Extra work inside the ingestion transaction, after the rows and rollups are written."""
+
+
+@dataclass(slots=True)
+class NewUser:
+    """A user created because an agent reported it for the first time."""
+
+    user_id: str
+    email: str | None
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one batch did.
+
+    Attributes:
+        org_id: The organization (from the agent token).
+        accepted: Events applied now.
+        duplicates: Events skipped because their id was applied before (or repeated).
+        published: Applied events that changed state, in batch order, to publish.
+        new_users: Users first seen in this batch (UserJoined).
+        rollup: The rollup batch (its ``detections``/``orgs`` feed alerts and coalescing).
+    """
+
+    org_id: str
+    accepted: int = 0
+    duplicates: int = 0
+    published: list[AgentEvent] = field(default_factory=list)
+    new_users: list[NewUser] = field(default_factory=list)
+    rollup: RollupSink | None = None
+
+
+@dataclass(slots=True)
+class _SessionState:
+    user_id: str
+    device_id: str | None
+    tool: str | None
+    start_time: datetime
+    end_time: datetime | None
+    duration_s: float | None
+    ai_usage_s: float | None
+
+    def facts(self, org_id: str, session_id: str) -> SessionFacts:
+        return SessionFacts(
+            org_id=org_id,
+            session_id=session_id,
+            user_id=self.user_id,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            duration_s=self.duration_s,
+            ai_usage_s=self.ai_usage_s,
+            tool=self.tool,
+        )
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class Ingestor:
+    """Applies validated agent batches to the store.
+
+    Args:
+        db: The database.
+        rollup_factory: Makes the per-batch rollup sink (None: no rollups, e.g. in tests of
+            raw-row behaviour).
+        hooks: Extra in-transaction work (see :data:`IngestionHook`).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        rollup_factory: Callable[[], RollupSink] | None = RollupBatch,
+        hooks: Sequence[IngestionHook] = (),
+    ) -> None:
+        self.db = db
+        self.rollup_factory = rollup_factory
+        self.hooks = list(hooks)
+        self._status_cache: dict[str, tuple[float, str | None]] = {}
+
+    async def ingest(
+        self,
+        org_id: str,
+        agent_id: str,
+        events: Sequence[AgentEvent],
+        *,
+        now: datetime,
+    ) -> IngestResult:
+        """Apply one batch atomically and return what changed.
+
+        Raises:
+            Forbidden: Unknown organization or canceled subscription.
+            Unauthorized: The agent is revoked.
+            StoreError: A concurrent batch raced on the same new rows (PostgreSQL); nothing
+                was applied and the agent should retry.
+        """
+        try:
+            async with self.db.write() as conn:
+                return await self._apply(conn, org_id, agent_id, events, now)
+        except IntegrityError as exc:
+            raise StoreError("concurrent write conflict; retry the batch") from exc
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        org_id: str,
+        agent_id: str,
+        events: Sequence[AgentEvent],
+        now: datetime,
+    ) -> IngestResult:
+        status = await self._subscription_status(conn, org_id)
+        if status is None:
+            raise Forbidden(f"organization {org_id!r} does not exist")
+        if status not in INGESTING_SUBSCRIPTIONS:
+            raise Forbidden(f"organization {org_id!r} subscription is {status}")
+
+        ins_agent = dialect_insert(conn, agents).values(
+            org_id=org_id, id=agent_id, name=agent_id, created_at=now, last_seen_at=now
+        )
+        revoked_at = (
+            await conn.execute(
+                ins_agent.on_conflict_do_update(
+                    index_elements=["org_id", "id"],
+                    set_={"last_seen_at": ins_agent.excluded.last_seen_at},
+                ).returning(agents.c.revoked_at)
+            )
+        ).scalar_one()
+        if revoked_at is not None:
+            raise Unauthorized("this agent has been revoked")
+
+        result = IngestResult(org_id)
+        # Repeats inside the batch count as duplicates, like repeats of earlier batches.
+        unique: dict[str, AgentEvent] = {}
+        for event in events:
+            unique.setdefault(event.event_id, event)
+        result.duplicates = len(events) - len(unique)
+        claimed: set[str] = set()
+        ids = list(unique)
+        # executemany with RETURNING ("insertmanyvalues"): one cached statement, batched into
+        # multi-row INSERTs by SQLAlchemy; ids that hit the primary key return no row.
+        claim = (
+            dialect_insert(conn, processed_events)
+            .on_conflict_do_nothing()
+            .returning(processed_events.c.event_id)
+        )
+        if ids:
+            rows = await conn.execute(
+                claim, [{"org_id": org_id, "event_id": eid, "received_at": now} for eid in ids]
+            )
+            claimed.update(rows.scalars())
+        fresh = [e for e in unique.values() if e.event_id in claimed]
+        result.accepted = len(fresh)
+        result.duplicates += len(unique) - len(fresh)
+        if not fresh:
+            return result
+
+        await self._users(conn, org_id, fresh, now, result)
+        rollup = self.rollup_factory() if self.rollup_factory is not None else None
+        result.rollup = rollup
+        await self._sessions(conn, org_id, agent_id, fresh, rollup, result)
+        detections = [e for e in fresh if isinstance(e, AIDetected)]
+        if detections:
+            await conn.execute(
+                insert(ai_detections),
+                [
+                    {
+                        "org_id": org_id,
+                        "id": d.event_id,
+                        "user_id": d.user_id,
+                        "session_id": d.session_id,
+                        "device_id": agent_id,
+                        "tool": d.tool,
+                        "duration_s": d.duration,
+                        "detected_at": d.occurred_at,
+                    }
+                    for d in detections
+                ],
+            )
+            if rollup is not None:
+                for d in detections:
+                    rollup.detection_added(
+                        DetectionFacts(
+                            org_id=org_id,
+                            user_id=d.user_id,
+                            session_id=d.session_id,
+                            tool=d.tool,
+                            duration_s=d.duration,
+                            detected_at=d.occurred_at,
+                        )
+                    )
+        if rollup is not None:
+            await rollup.flush(conn)
+        for hook in self.hooks:
+            await hook(conn, result)
+        return result
+
+    async def _subscription_status(self, conn: AsyncConnection, org_id: str) -> str | None:
+        # Every statement is a thread hop on aiosqlite: the status is cached for a moment
+        # (a cancellation takes effect within STATUS_CACHE_S; the agent FK still guards
+        # against a deleted organization).
+        clock = time.monotonic()
+        hit = self._status_cache.get(org_id)
+        if hit is not None and clock - hit[0] < STATUS_CACHE_S:
+            return hit[1]
+        status = (
+            await conn.execute(
+                select(organizations.c.subscription_status).where(organizations.c.id == org_id)
+            )
+        ).scalar_one_or_none()
+        if len(self._status_cache) > 10_000:
+            self._status_cache.clear()
+        self._status_cache[org_id] = (clock, status)
+        return cast(str | None, status)
+
+    async def _users(
+        self,
+        conn: AsyncConnection,
+        org_id: str,
+        fresh: Sequence[AgentEvent],
+        now: datetime,
+        result: IngestResult,
+    ) -> None:
+        user_ids = sorted({e.user_id for e in fresh})
+        if not user_ids:
+            return
+        # One upsert both creates first-seen users and refreshes last_seen_at; a row created
+        # by this statement is the one whose created_at is this batch's ``now``.
+        ins = dialect_insert(conn, users)
+        upsert = ins.on_conflict_do_update(
+            index_elements=["org_id", "id"], set_={"last_seen_at": ins.excluded.last_seen_at}
+        ).returning(users.c.id, users.c.created_at)
+        rows = await conn.execute(
+            upsert,
+            [
+                {
+                    "org_id": org_id,
+                    "id": uid,
+                    "email": None,
+                    "role": "Employee",
+                    "password_hash": None,
+                    "active": True,
+                    "created_at": now,
+                    "last_seen_at": now,
+                }
+                for uid in user_ids
+            ],
+        )
+        new_ids = {row.id for row in rows if row.created_at == now}
+        result.new_users.extend(NewUser(uid, None, now) for uid in user_ids if uid in new_ids)
+
+    async def _sessions(
+        self,
+        conn: AsyncConnection,
+        org_id: str,
+        agent_id: str,
+        fresh: Sequence[AgentEvent],
+        rollup: RollupSink | None,
+        result: IngestResult,
+    ) -> None:
+        session_ids = sorted(
+            {e.session_id for e in fresh if isinstance(e, SessionStarted | SessionEnded)}
+        )
+        before: dict[str, _SessionState] = {}
+        c = ai_sessions.c
+        for chunk in _chunks(session_ids):
+            rows = await conn.execute(
+                select(
+                    c.id,
+                    c.user_id,
+                    c.device_id,
+                    c.tool,
+                    c.start_time,
+                    c.end_time,
+                    c.duration_s,
+                    c.ai_usage_s,
+                ).where(c.org_id == org_id, c.id.in_(chunk))
+            )
+            for r in rows:
+                before[r.id] = _SessionState(
+                    r.user_id,
+                    r.device_id,
+                    r.tool,
+                    r.start_time,
+                    r.end_time,
+                    r.duration_s,
+                    r.ai_usage_s,
+                )
+        state: dict[str, _SessionState] = {k: replace(v) for k, v in before.items()}
+        for event in fresh:
+            if isinstance(event, SessionStarted):
+                current = state.get(event.session_id)
+                if current is None:
+                    state[event.session_id] = _SessionState(
+                        event.user_id,
+                        event.device_id or agent_id,
+                        event.tool,
+                        event.start_time,
+                        None,
+                        None,
+                        None,
+                    )
+                else:
+                    current.start_time = event.start_time
+                    current.user_id = event.user_id
+                    current.tool = event.tool or current.tool
+                    current.device_id = event.device_id or current.device_id
+                result.published.append(event)
+            elif isinstance(event, SessionEnded):
+                current = state.get(event.session_id)
+                if current is None:
+                    state[event.session_id] = _SessionState(
+                        event.user_id,
+                        agent_id,
+                        None,
+                        event.end_time - timedelta(seconds=event.duration),
+                        event.end_time,
+                        event.duration,
+                        event.ai_usage_time,
+                    )
+                elif current.end_time is None:
+                    current.end_time = event.end_time
+                    current.duration_s = event.duration
+                    current.ai_usage_s = event.ai_usage_time
+                else:
+                    continue  # first end wins: a repeated end changes and publishes nothing
+                result.published.append(event)
+            else:
+                result.published.append(event)
+
+        new_ids = [sid for sid in sorted(state) if sid not in before]
+        changed = [sid for sid in sorted(state) if sid in before and state[sid] != before[sid]]
+        session_rows = [
+            {
+                "org_id": org_id,
+                "id": sid,
+                "user_id": state[sid].user_id,
+                "device_id": state[sid].device_id,
+                "tool": state[sid].tool,
+                "start_time": state[sid].start_time,
+                "end_time": state[sid].end_time,
+                "duration_s": state[sid].duration_s,
+                "ai_usage_s": state[sid].ai_usage_s,
+            }
+            for sid in sorted([*new_ids, *changed])
+        ]
+        if session_rows:
+            # New and changed sessions in one statement: the merged state is final.
+            ins = dialect_insert(conn, ai_sessions)
+            await conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["org_id", "id"],
+                    set_={
+                        name: ins.excluded[name]
+                        for name in (
+                            "user_id",
+                            "device_id",
+                            "tool",
+                            "start_time",
+                            "end_time",
+                            "duration_s",
+                            "ai_usage_s",
+                        )
+                    },
+                ),
+                session_rows,
+            )
+        if rollup is not None:
+            for sid in new_ids:
+                rollup.session_changed(None, state[sid].facts(org_id, sid))
+            for sid in changed:
+                rollup.session_changed(
+                    before[sid].facts(org_id, sid), state[sid].facts(org_id, sid)
+                )

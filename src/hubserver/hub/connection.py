@@ -1,0 +1,784 @@
+"""One hub connection: handshake, parsing, ordered dispatch, writes, keep-alive and close.
+
+:class:`HubConnection` is the :class:`~hubserver.transports.base.ConnectionApplication` the
+connection layer feeds bytes into, and the :class:`~hubserver.lifetime.base.ConnectionSink` the
+lifetime manager writes to. It is callback driven: an idle connection owns no asyncio task and
+no queue (docs/adr/0001). A task exists only while there is work -- the ``on_connected`` hook,
+a burst of invocations being run one at a time, a stream, or the disconnect hooks. Timers are
+served by the handler's single shared ticker (``hub.ticker``), which calls :meth:`_tick`.
+
+Lifecycle (cf. HubConnectionHandler.cs): handshake -> ``lifetime.on_connected`` ->
+``Hub.on_connected`` -> dispatch -> ``Hub.on_disconnected`` -> ``lifetime.on_disconnected``,
+the last two exactly once whatever ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
+from hubserver.errors import (
+    HandshakeError,
+    HubError,
+    HubServerError,
+    MessageTooLargeError,
+    ProtocolError,
+    TransportError,
+)
+from hubserver.hub import _log
+from hubserver.hub.dispatcher import UploadStream, error_detail
+from hubserver.hub.hub import GroupManager, HubCallerClients, HubCallerContext
+from hubserver.protocol.base import HubProtocol, TransferFormat
+from hubserver.protocol.handshake import (
+    HANDSHAKE_CANCELED,
+    handshake_failure_text,
+    parse_handshake_request,
+    select_protocol,
+    write_handshake_response,
+)
+from hubserver.protocol.message_buffer import MessageBuffer
+from hubserver.protocol.messages import (
+    PING,
+    TRACKABLE_TYPES,
+    AckMessage,
+    CancelInvocationMessage,
+    CloseMessage,
+    CompletionMessage,
+    HubMessage,
+    InvocationMessage,
+    PingMessage,
+    SequenceMessage,
+    StreamInvocationMessage,
+    StreamItemMessage,
+)
+from hubserver.protocol.registry import ALL_PROTOCOLS
+from hubserver.protocol.serialized import SerializedMessage
+from hubserver.transports.base import TransportType
+from hubserver.types import ConnectionId, UserId
+
+if TYPE_CHECKING:
+    from hubserver.hub.handler import HubConnectionHandler
+
+__all__ = ["CLOSE_ERROR_TEXT", "CONNECTION_DISCONNECTED", "HubConnection"]
+
+
+CLOSE_ERROR_TEXT = "Connection closed with an error."
+"""Close message error text (signalr-protocol.md §3.7); details follow with detailed errors."""
+
+CONNECTION_DISCONNECTED = "Connection disconnected."
+"""Error raised in pending client-result calls and upload streams when the connection ends."""
+
+# States, in order: comparisons like ``state > _CONNECTED`` are used below.
+_HANDSHAKE = 0
+_CONNECTING = 1  # handshake answered; lifetime/Hub.on_connected running
+_CONNECTED = 2
+_CLOSING = 3  # close decided; disconnect hooks pending
+_CLOSED = 4
+
+_TEXT_ONLY = frozenset({TransferFormat.TEXT})
+
+_result_ids = itertools.count(1)
+
+
+def _too_large_text(limit: int) -> str:
+    # signalr-protocol.md §3.8 (HubConnectionHandler's InvalidDataException text).
+    return (
+        f"The maximum message size of {limit}B was exceeded. "
+        "The message size can be configured in AddHubOptions."
+    )
+
+
+def _protocol_detail(exc: BaseException, detailed: bool) -> str:
+    # .NET reports parse failures as InvalidDataException.
+    if not detailed:
+        return ""
+    if isinstance(exc, ProtocolError):
+        return f" InvalidDataException: {exc}"
+    return f" {type(exc).__name__}: {exc}"
+
+
+class HubConnection:
+    """The hub layer's view of one connection (cf. ``HubConnectionContext``).
+
+    Created by :meth:`HubConnectionHandler.create_application`; not instantiated directly.
+
+    Attributes:
+        options: The handler's :class:`~hubserver.options.HubOptions`.
+        active_ids: Invocation ids currently running (blocking calls, streams, uploads).
+    """
+
+    __slots__ = (
+        "_binary",
+        "_caller_clients",
+        "_caller_context",
+        "_connect_task",
+        "_ctx",
+        "_disconnect_started",
+        "_handler",
+        "_handshake_deadline",
+        "_held",
+        "_hub_connected",
+        "_in",
+        "_input_paused",
+        "_keepalive",
+        "_last_received",
+        "_last_sent",
+        "_lifetime_connected",
+        "_max_in",
+        "_max_out",
+        "_msgbuf",
+        "_paused",
+        "_ping",
+        "_protocol",
+        "_queue",
+        "_received",
+        "_results",
+        "_runners",
+        "_sent",
+        "_state",
+        "_streams",
+        "_timeout_armed",
+        "_uploads",
+        "_user_id",
+        "active_ids",
+        "options",
+    )
+
+    def __init__(self, handler: HubConnectionHandler, ctx: ConnectionContext, now: float) -> None:
+        options = handler.options
+        self._handler = handler
+        self._ctx = ctx
+        self.options = options
+        self._state = _HANDSHAKE
+        self._in = bytearray()
+        self._protocol: HubProtocol | None = None
+        self._binary = False
+        self._ping = b""
+        self._handshake_deadline = now + options.handshake_timeout
+        self._max_in = options.maximum_receive_message_size
+        self._max_out = options.max_outgoing_buffer
+        # Keep-alive and client timeout are off for long polling (TransportProtocols.md).
+        self._keepalive = not ctx.has_inherent_keepalive
+        self._sent = False
+        self._received = False
+        self._last_sent = now
+        self._last_received = now
+        self._timeout_armed = False
+        principal = ctx.principal
+        self._user_id = UserId(principal.user_id) if principal is not None else None
+        # Created on first use: an empty deque costs ~760 bytes, times every idle connection.
+        self._queue: deque[InvocationMessage | StreamInvocationMessage] | None = None
+        self._held: deque[HubMessage] | None = None
+        self._runners = 0
+        self._connect_task: asyncio.Task[None] | None = None
+        self._streams: dict[str, asyncio.Task[None]] = {}
+        self._uploads: dict[str, UploadStream] = {}
+        self._results: dict[str, asyncio.Future[Any]] = {}
+        self.active_ids: set[str] = set()
+        self._msgbuf: MessageBuffer | None = None
+        self._paused = False
+        self._input_paused = False
+        self._caller_context: HubCallerContext | None = None
+        self._caller_clients: HubCallerClients | None = None
+        self._hub_connected = False
+        self._lifetime_connected = False
+        self._disconnect_started = False
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def connection_id(self) -> ConnectionId:
+        """Public connection id."""
+        return self._ctx.connection_id
+
+    @property
+    def user_id(self) -> UserId | None:
+        """``principal.user_id`` or None."""
+        return self._user_id
+
+    @property
+    def principal(self) -> Principal | None:
+        """The authenticated user, if any."""
+        return self._ctx.principal
+
+    @property
+    def items(self) -> dict[str, Any]:
+        """Per-connection application state."""
+        return self._ctx.items
+
+    @property
+    def request(self) -> HttpRequestInfo:
+        """The HTTP request that opened the connection."""
+        return self._ctx.request
+
+    @property
+    def transport(self) -> TransportType:
+        """Transport in use."""
+        return self._ctx.transport
+
+    @property
+    def protocol_name(self) -> str:
+        """Negotiated hub protocol name (``""`` before the handshake)."""
+        return self._protocol.name if self._protocol is not None else ""
+
+    @property
+    def protocol(self) -> HubProtocol | None:
+        """Negotiated hub protocol (None before the handshake)."""
+        return self._protocol
+
+    @property
+    def is_connected(self) -> bool:
+        """Handshake done and not closing."""
+        return _CONNECTING <= self._state <= _CONNECTED
+
+    @property
+    def stateful(self) -> bool:
+        """Stateful reconnect is active (negotiated, WebSockets, handshake version >= 2)."""
+        return self._msgbuf is not None
+
+    @property
+    def caller_context(self) -> HubCallerContext:
+        """The :class:`HubCallerContext` shared by this connection's hub instances."""
+        ctx = self._caller_context
+        if ctx is None:
+            ctx = self._caller_context = HubCallerContext(self)
+        return ctx
+
+    @property
+    def caller_clients(self) -> HubCallerClients:
+        """The :class:`HubCallerClients` shared by this connection's hub instances."""
+        clients = self._caller_clients
+        if clients is None:
+            clients = self._caller_clients = HubCallerClients(self._handler.lifetime, self)
+        return clients
+
+    @property
+    def group_manager(self) -> GroupManager:
+        """The handler's group manager."""
+        return self._handler.group_manager
+
+    # -- ConnectionApplication -----------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client: handshake first, then hub messages (any split)."""
+        if self._state > _CONNECTED:
+            return
+        self._received = True
+        self._in += data
+        if self._state == _HANDSHAKE and not self._handshake():
+            return
+        if self._input_paused:
+            # An upload stream is full: keep bytes unparsed, but bounded.
+            if len(self._in) > self._max_out:
+                self._fail(MessageTooLargeError("input buffer exceeded while paused"))
+            return
+        self._process_input()
+
+    def transport_paused(self) -> None:
+        """Stateful reconnect: the socket dropped; buffer outgoing messages until resumed."""
+        if self._msgbuf is not None:
+            self._paused = True
+
+    def transport_resumed(self) -> None:
+        """Stateful reconnect: a new socket took over; write Sequence, then replay (§5.3)."""
+        mb = self._msgbuf
+        if mb is None or self._protocol is None or self._state > _CONNECTED:
+            return
+        self._paused = False
+        self._timeout_armed = False
+        sequence_id, pending = mb.replay()
+        send = self._ctx.send
+        binary = self._binary
+        send(self._protocol.write(SequenceMessage(sequence_id)), binary)
+        for data in pending:
+            send(data, binary)
+        self._sent = True
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The connection layer disposed the connection: run the disconnect path once."""
+        self._begin_disconnect(exc)
+
+    # -- ConnectionSink ------------------------------------------------------------------------
+
+    def write_serialized(self, message: SerializedMessage) -> None:
+        """Queue a broadcast; never blocks or raises (slow consumers are aborted)."""
+        if not _CONNECTING <= self._state <= _CONNECTED:
+            return
+        protocol = self._protocol
+        assert protocol is not None
+        try:
+            if self._msgbuf is not None:
+                inner = message.message
+                trackable = inner is None or inner.type in TRACKABLE_TYPES
+                self._send_data(message.get(protocol), trackable)
+                return
+            self._ctx.send_serialized(message, protocol)
+        except Exception:
+            _log.logger.exception("%s connection_id=%s", _log.WRITE_FAILED, self.connection_id)
+            return
+        self._sent = True
+        if self._ctx.buffered_bytes() > self._max_out:
+            self._slow_consumer()
+
+    async def invoke_client(self, target: str, args: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109
+        """Client result: send an Invocation with a server-chosen id and await the reply.
+
+        Raises:
+            HubError: the client's error text, ``Connection disconnected.``, or a timeout.
+        """
+        if not self.is_connected:
+            raise HubError(CONNECTION_DISCONNECTED)
+        # Prefixed so it cannot collide with a JS client's numeric upload-stream ids.
+        invocation_id = f"s{next(_result_ids)}"
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._results[invocation_id] = future
+        try:
+            self.send_message(
+                InvocationMessage(target=target, arguments=tuple(args),
+                                  invocation_id=invocation_id)
+            )
+            try:
+                async with asyncio.timeout(timeout):
+                    return await future
+            except TimeoutError:
+                raise HubError(
+                    f"Timed out after {timeout:g}s waiting for the client's result of "
+                    f"'{target}'."
+                ) from None
+        finally:
+            self._results.pop(invocation_id, None)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send_message(self, message: HubMessage) -> None:
+        """Serialize and write one message to this connection only.
+
+        Raises:
+            TypeError, ValueError: a value in the message cannot be serialized.
+        """
+        if not _CONNECTING <= self._state <= _CONNECTED:
+            return
+        protocol = self._protocol
+        assert protocol is not None
+        self._send_data(protocol.write(message), message.type in TRACKABLE_TYPES)
+
+    def send_invocation(self, method: str, args: Sequence[Any]) -> None:
+        """``Clients.caller.send``: an Invocation without id to this connection."""
+        self.send_message(InvocationMessage(target=method, arguments=tuple(args)))
+
+    def _send_data(self, data: bytes, trackable: bool) -> None:
+        mb = self._msgbuf
+        if mb is not None:
+            mb.on_sent(trackable, data)
+            if mb.buffered_bytes > self._max_out:
+                # The replay buffer cannot block writers here; a peer that stops acking
+                # is treated like any slow consumer (docs/adr/0002).
+                self._slow_consumer()
+                return
+            if self._paused:
+                return
+        ctx = self._ctx
+        ctx.send(data, self._binary)
+        self._sent = True
+        if ctx.buffered_bytes() > self._max_out:
+            self._slow_consumer()
+
+    def _slow_consumer(self) -> None:
+        # docs/adr/0002: never wait for one client; drop it so it reconnects and resyncs.
+        if self._state > _CONNECTED:
+            return
+        self._handler.stats.slow_consumer_aborts += 1
+        _log.logger.warning("%s connection_id=%s", _log.SLOW_CONSUMER_ABORTED, self.connection_id)
+        self._state = _CLOSING
+        self._ctx.abort()
+        self._begin_disconnect(TransportError("outgoing buffer limit exceeded"))
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self, error: str | None = None, allow_reconnect: bool = False) -> None:
+        """Send a Close message, then close the transport (signalr-protocol.md §3.7).
+
+        Args:
+            error: Error text for the client (None = clean close).
+            allow_reconnect: Let ``withAutomaticReconnect`` clients come back.
+        """
+        if self._state == _HANDSHAKE:
+            self._ctx.close()
+            self._begin_disconnect(None)
+            return
+        exc = HubServerError(error) if error else None
+        self._close(CloseMessage(error=error, allow_reconnect=allow_reconnect), exc)
+
+    def server_shutdown(self) -> None:
+        """Graceful server stop: ``{"type":7,"allowReconnect":true}`` then close."""
+        self.close(allow_reconnect=True)
+
+    shutdown = server_shutdown
+
+    def _close(self, message: CloseMessage, exc: BaseException | None) -> None:
+        if self._state > _CONNECTED:
+            return
+        protocol = self._protocol
+        if protocol is not None and not self._paused:
+            try:
+                self._ctx.send(protocol.write(message), self._binary)
+            except Exception:
+                _log.logger.debug(_log.CLOSE_WRITE_FAILED, exc_info=True)
+        self._state = _CLOSING
+        self._ctx.close()
+        self._begin_disconnect(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Error close with allowReconnect (protocol error, size limit, timeout)."""
+        detail = _protocol_detail(exc, self.options.detailed_errors)
+        self._close(
+            CloseMessage(error=CLOSE_ERROR_TEXT + detail, allow_reconnect=True), exc
+        )
+
+    def _begin_disconnect(self, exc: BaseException | None) -> None:
+        if self._disconnect_started:
+            return
+        self._disconnect_started = True
+        previous = self._state
+        self._state = _CLOSING
+        self._queue = None
+        self._held = None
+        self._in.clear()
+        for task in self._streams.values():
+            task.cancel()
+        for upload in self._uploads.values():
+            upload.complete(CONNECTION_DISCONNECTED)
+        for future in self._results.values():
+            if not future.done():
+                future.set_exception(HubError(CONNECTION_DISCONNECTED))
+        if previous == _HANDSHAKE:
+            self._state = _CLOSED
+            self._handler._forget(self)
+            return
+        self._handler._spawn(self._finish_disconnect(exc))
+
+    async def _finish_disconnect(self, exc: BaseException | None) -> None:
+        handler = self._handler
+        try:
+            task = self._connect_task
+            if task is not None and not task.done():
+                await asyncio.wait((task,))
+            if self._hub_connected:
+                await handler.dispatcher.on_disconnected(self, exc)
+        finally:
+            try:
+                if self._lifetime_connected:
+                    await handler.lifetime.on_disconnected(self)
+            except Exception:
+                _log.logger.exception(
+                    "%s connection_id=%s", _log.LIFETIME_DISCONNECT_FAILED, self.connection_id
+                )
+            finally:
+                self._state = _CLOSED
+                handler._forget(self)
+
+    # -- handshake -----------------------------------------------------------------------------
+
+    def _handshake(self) -> bool:
+        """Try to complete the handshake from ``self._in``; True once it succeeded."""
+        options = self.options
+        try:
+            request, consumed = parse_handshake_request(
+                self._in, max_message_size=self._max_in
+            )
+        except HandshakeError as exc:
+            # Malformed request -> generic text (+ detail); "Handshake was canceled." as is.
+            self._fail_handshake(
+                handshake_failure_text(exc, detailed_errors=options.detailed_errors)
+            )
+            return False
+        if request is None:
+            return False
+        try:
+            protocol = select_protocol(
+                request,
+                # SSE carries text only (signalr-protocol.md §2.3).
+                transfer_formats=_TEXT_ONLY
+                if self._ctx.transport == TransportType.SERVER_SENT_EVENTS
+                else None,
+                supported_protocols=options.supported_protocols,
+                protocols=ALL_PROTOCOLS,
+            )
+        except HandshakeError as exc:
+            self._fail_handshake(str(exc))
+            return False
+        del self._in[:consumed]
+        self._protocol = protocol
+        self._binary = protocol.transfer_format is TransferFormat.BINARY
+        self._ping = protocol.write(PING)
+        if self._ctx.stateful_reconnect and request.version >= 2:
+            # signalr-protocol.md §5.1: version < 2 silently disables stateful reconnect.
+            self._msgbuf = MessageBuffer(options.stateful_reconnect_buffer_size)
+        # The response precedes every other message (§3.2 item 3); never counted/buffered.
+        self._ctx.send(write_handshake_response(), self._binary)
+        now = self._handler.clock()
+        self._last_sent = self._last_received = now
+        self._sent = self._received = False
+        self._state = _CONNECTING
+        self._connect_task = self._handler._spawn(self._connect())
+        return True
+
+    def _fail_handshake(self, text: str) -> None:
+        try:
+            self._ctx.send(write_handshake_response(text), False)
+        finally:
+            self._ctx.close()
+            self._begin_disconnect(None)
+
+    async def _connect(self) -> None:
+        handler = self._handler
+        try:
+            await handler.lifetime.on_connected(self)
+            self._lifetime_connected = True
+            if self._state != _CONNECTING:
+                return
+            await handler.dispatcher.on_connected(self)
+            self._hub_connected = True
+        except Exception as exc:
+            # HubConnectionHandler: error in OnConnectedAsync -> Close with error and no
+            # allowReconnect; Hub.on_disconnected is not called.
+            _log.logger.warning("%s connection_id=%s", _log.ON_CONNECTED_FAILED, self.connection_id,
+                         exc_info=True)
+            detail = error_detail(exc, self.options.detailed_errors)
+            self._close(CloseMessage(error=CLOSE_ERROR_TEXT + detail), exc)
+            return
+        if self._state == _CONNECTING:
+            self._state = _CONNECTED
+            self._handler.stats.connections_total += 1
+            self._ensure_runner()
+
+    # -- incoming messages ---------------------------------------------------------------------
+
+    def _process_input(self) -> None:
+        try:
+            held = self._held
+            while held and not self._input_paused and self._state <= _CONNECTED:
+                self._on_message(held.popleft())
+            if not self._input_paused:
+                self._parse()
+        except ProtocolError as exc:
+            _log.logger.info(
+                "%s connection_id=%s error=%s", _log.PROTOCOL_ERROR, self.connection_id, exc
+            )
+            self._fail(exc)
+
+    def _parse(self) -> None:
+        buf = self._in
+        limit = self._max_in
+        protocol = self._protocol
+        assert protocol is not None
+        while buf and self._state <= _CONNECTED:
+            if limit is None or len(buf) <= limit:
+                messages, consumed = protocol.parse(buf)
+            else:
+                # signalr-protocol.md §3.8: the limit applies per message, so parse a
+                # window of ``limit`` bytes; no whole message in it means one is too big.
+                messages, consumed = protocol.parse(bytes(buf[:limit]))
+            if consumed == 0:
+                if limit is not None and len(buf) > limit:
+                    raise MessageTooLargeError(_too_large_text(limit))
+                return
+            del buf[:consumed]
+            for i, message in enumerate(messages):
+                if self._input_paused:
+                    if self._held is None:
+                        self._held = deque()
+                    self._held.extend(messages[i:])
+                    return
+                if self._state > _CONNECTED:
+                    return
+                self._on_message(message)
+            if self._input_paused:
+                return
+
+    def _on_message(self, message: HubMessage) -> None:
+        mb = self._msgbuf
+        if mb is not None and not mb.should_process(message):
+            return  # duplicate from a replay, or before the client's Sequence (§5.3)
+        cls = type(message)
+        if cls is InvocationMessage or cls is StreamInvocationMessage:
+            assert isinstance(message, InvocationMessage | StreamInvocationMessage)
+            if message.stream_ids:
+                # Create the channels now: items may arrive before the invocation runs.
+                capacity = self.options.stream_buffer_capacity
+                for sid in message.stream_ids:
+                    if sid not in self._uploads:
+                        self._uploads[sid] = UploadStream(capacity, self._upload_has_space)
+            queue = self._queue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append(message)
+            self._ensure_runner()
+        elif type(message) is StreamItemMessage:
+            upload = self._uploads.get(message.invocation_id)
+            if upload is not None and not upload.push(message.item):
+                self._input_paused = True
+        elif type(message) is CompletionMessage:
+            self._on_completion(message)
+        elif type(message) is CancelInvocationMessage:
+            task = self._streams.get(message.invocation_id)
+            if task is not None:
+                task.cancel()
+        elif cls is PingMessage:
+            # .NET enforces the client timeout only after the first client Ping (§3.6).
+            self._timeout_armed = True
+        elif cls is CloseMessage:
+            # A client Close is graceful: stop reading, answer {"type":7}, no error (§3.7).
+            self._close(CloseMessage(), None)
+        elif type(message) is AckMessage and mb is not None:
+            mb.on_ack(message.sequence_id)
+        # Sequence was handled by should_process; unknown ids and types are ignored.
+
+    def _on_completion(self, message: CompletionMessage) -> None:
+        iid = message.invocation_id
+        future = self._results.pop(iid, None)
+        if future is not None:
+            if not future.done():
+                if message.error is not None:
+                    future.set_exception(HubError(message.error))
+                else:
+                    future.set_result(message.result)
+            return
+        upload = self._uploads.get(iid)
+        if upload is not None:
+            upload.complete(message.error)
+        # Unknown ids are ignored (signalr-protocol.md §3.4).
+
+    def _upload_has_space(self) -> None:
+        if self._input_paused and not any(u.full for u in self._uploads.values()):
+            self._input_paused = False
+            asyncio.get_running_loop().call_soon(self._resume_input)
+
+    def _resume_input(self) -> None:
+        if self._state <= _CONNECTED and not self._input_paused:
+            self._process_input()
+
+    # -- uploads / background work (used by the dispatcher) ------------------------------------
+
+    def take_upload(self, stream_id: str) -> UploadStream:
+        """The channel of ``stream_id`` (created when its invocation arrived)."""
+        upload = self._uploads.get(stream_id)
+        if upload is None:
+            upload = self._uploads[stream_id] = UploadStream(
+                self.options.stream_buffer_capacity, self._upload_has_space
+            )
+        return upload
+
+    def discard_uploads(self, stream_ids: Iterable[str]) -> None:
+        """Forget upload channels once their invocation ended or failed to start."""
+        for sid in stream_ids:
+            upload = self._uploads.pop(sid, None)
+            if upload is not None:
+                upload.complete(None)
+        if self._input_paused:
+            self._upload_has_space()
+
+    def invocation_id_in_use(self, invocation_id: str) -> bool:
+        """True while a call or stream with this id is still running."""
+        return invocation_id in self.active_ids or invocation_id in self._streams
+
+    def start_background(
+        self, invocation_id: str | None, coro: Coroutine[Any, Any, None], is_stream: bool
+    ) -> None:
+        """Run a stream or upload invocation beside the ordered dispatch loop."""
+        task = self._handler._spawn(coro)
+        if invocation_id is None:
+            return
+        self.active_ids.add(invocation_id)
+        if is_stream:
+            self._streams[invocation_id] = task
+
+        def _done(t: asyncio.Task[None]) -> None:
+            self.active_ids.discard(invocation_id)
+            if self._streams.get(invocation_id) is t:
+                del self._streams[invocation_id]
+                if t.cancelled():
+                    # Cancelled before its first step: the stream never ran, but the client
+                    # still gets its final Completion (as after any CancelInvocation).
+                    self.send_message(CompletionMessage.empty(invocation_id))
+
+        task.add_done_callback(_done)
+
+    def _ensure_runner(self) -> None:
+        # Runner tasks exist only while invocations are queued: an idle connection has none.
+        if (
+            self._queue
+            and self._state == _CONNECTED
+            and self._runners < self.options.maximum_parallel_invocations_per_client
+        ):
+            self._runners += 1
+            self._handler._spawn(self._run_queue())
+
+    async def _run_queue(self) -> None:
+        # With the default limit of 1 this runs a connection's invocations one at a time in
+        # arrival order (MaximumParallelInvocationsPerClient, signalr-protocol.md §3.4).
+        dispatcher = self._handler.dispatcher
+        try:
+            while self._state == _CONNECTED and (queue := self._queue):
+                message = queue.popleft()
+                try:
+                    await dispatcher.dispatch(self, message)
+                except Exception as exc:
+                    _log.logger.exception(
+                        "%s connection_id=%s", _log.DISPATCH_FAILED, self.connection_id
+                    )
+                    self._fail(exc)
+        finally:
+            self._runners -= 1
+            if self._runners == 0 and not self._queue:
+                self._queue = None  # back to zero per-connection containers when idle
+            else:
+                self._ensure_runner()
+
+    # -- timers (called by the handler's shared ticker) ----------------------------------------
+
+    def _tick(self, now: float, wall: float) -> None:
+        state = self._state
+        if state == _HANDSHAKE:
+            if now >= self._handshake_deadline:
+                self._fail_handshake(HANDSHAKE_CANCELED)
+            return
+        if state > _CONNECTED:
+            return
+        principal = self._ctx.principal
+        if principal is not None and principal.expires_at is not None \
+                and wall >= principal.expires_at:
+            # CloseOnAuthenticationExpiration: no error, reconnect allowed (fresh token).
+            self._close(CloseMessage(allow_reconnect=True), None)
+            return
+        if self._received:
+            self._received = False
+            self._last_received = now
+        if self._sent:
+            self._sent = False
+            self._last_sent = now
+        if self._paused:
+            # Reconnect window: the connection layer owns the timeout now.
+            self._last_received = self._last_sent = now
+            return
+        options = self.options
+        if self._keepalive:
+            if self._timeout_armed and now - self._last_received >= options.client_timeout_interval:
+                self._fail(TimeoutError("client timeout elapsed"))
+                return
+            if now - self._last_sent >= options.keep_alive_interval:
+                self._send_data(self._ping, False)
+                self._sent = False
+                self._last_sent = now
+        mb = self._msgbuf
+        if mb is not None and self._state <= _CONNECTED:
+            ack = mb.ack_to_send()
+            if ack is not None:
+                protocol = self._protocol
+                assert protocol is not None
+                self._send_data(protocol.write(AckMessage(ack)), False)
+

@@ -1,0 +1,251 @@
+"""HubServer: our HTTP/1.1 + WebSocket server (docs/adr/0001-own-http-websocket-server.md).
+
+Hub endpoints are served natively; every other path goes to an optional ASGI application.
+Graceful stop: stop accepting, ask every hub connection to close (``endpoint.shutdown()``),
+wait up to ``grace`` seconds for them to drain, then abort the rest and run the ASGI lifespan
+shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from hubserver.connections.endpoint import ConnectionEndpoint
+from hubserver.server.asgi import AsgiCycle
+from hubserver.server.http import Cycle, EndpointExchange, HttpProtocol, Request
+from hubserver.server.lifespan import Lifespan
+from hubserver.server.proxy import TrustedProxies
+from hubserver.types import ASGIApp
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+logger = logging.getLogger("hubserver.server")
+
+
+class _NotFoundCycle(Cycle):
+    """Requests for unknown paths when no ASGI app is mounted (and refused upgrades)."""
+
+    __slots__ = ()
+
+    def on_body_complete(self) -> None:
+        if self.protocol.active is self:
+            self.start()
+
+    def start(self) -> None:
+        if not self.request.body_complete or self.done:
+            return
+        self.status = 404
+        self.request.keep_alive = self.request.keep_alive and not self.request.upgrade
+        close = b"" if self.request.keep_alive else b"Connection: close\r\n"
+        self.protocol.write(
+            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+            + close
+            + b"\r\nNot Found"
+        )
+        self.finish()
+
+
+class ServerState:
+    """What every :class:`HttpProtocol` of one server shares."""
+
+    __slots__ = (
+        "access_log",
+        "asgi_app",
+        "connections",
+        "keep_alive_timeout",
+        "lifespan_state",
+        "loop",
+        "proxies",
+        "routes",
+        "stopping",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        endpoints: Sequence[ConnectionEndpoint],
+        asgi_app: ASGIApp | None,
+        proxies: TrustedProxies,
+        access_log: bool,
+        keep_alive_timeout: float,
+    ) -> None:
+        self.loop = loop
+        self.routes: dict[str, tuple[ConnectionEndpoint, bool]] = {}
+        for ep in endpoints:
+            for path in (ep.path, ep.path + "/"):
+                self.routes[path] = (ep, False)
+            for path in (ep.negotiate_path, ep.negotiate_path + "/"):
+                self.routes[path] = (ep, True)
+        self.asgi_app = asgi_app
+        self.proxies = proxies
+        self.access_log = access_log
+        self.keep_alive_timeout = keep_alive_timeout
+        self.connections: set[HttpProtocol] = set()
+        self.lifespan_state: dict[str, Any] | None = None
+        self.stopping = False
+
+    def make_cycle(self, protocol: HttpProtocol, request: Request) -> Cycle:
+        """Route a request: hub endpoint, ASGI fallback, or 404."""
+        route = self.routes.get(request.path)
+        if route is not None:
+            return EndpointExchange(protocol, request, route[0], route[1])
+        if self.asgi_app is not None and not request.upgrade:
+            return AsgiCycle(protocol, request, self.asgi_app, self.lifespan_state)
+        return _NotFoundCycle(protocol, request)
+
+
+class HubServer:
+    """Serves hub endpoints natively and everything else through ``asgi_app``.
+
+    Args:
+        endpoints: Hub endpoints (``ConnectionEndpoint``), matched by exact path.
+        asgi_app: ASGI 3 application for every other path (HTTP only, with lifespan).
+        host: Address to bind (loopback by default).
+        port: Port; 0 picks a free one (see :attr:`port`).
+        reuse_port: Set ``SO_REUSEPORT`` so several processes can share the port.
+        trusted_proxies: Addresses/networks whose ``X-Forwarded-*`` headers are honoured.
+        access_log: Emit one ``hubserver.access`` line per request (tokens redacted).
+        keep_alive_timeout: Seconds an idle keep-alive HTTP connection stays open.
+        backlog: Listen backlog.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[ConnectionEndpoint],
+        asgi_app: ASGIApp | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        reuse_port: bool = False,
+        trusted_proxies: Sequence[str] = (),
+        access_log: bool = True,
+        keep_alive_timeout: float = 5.0,
+        backlog: int = 2048,
+    ) -> None:
+        self.endpoints = list(endpoints)
+        self.asgi_app = asgi_app
+        self.host = host
+        self._port = port
+        self.reuse_port = reuse_port
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.access_log = access_log
+        self.keep_alive_timeout = keep_alive_timeout
+        self.backlog = backlog
+        self._server: asyncio.Server | None = None
+        self._state: ServerState | None = None
+        self._lifespan: Lifespan | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """Listening sockets (empty before :meth:`start`)."""
+        if self._server is None:
+            return ()
+        return tuple(self._server.sockets)
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with ``port=0``)."""
+        for sock in self.sockets:
+            return int(sock.getsockname()[1])
+        return self._port
+
+    async def start(self) -> None:
+        """Run the ASGI lifespan startup, then start listening."""
+        loop = asyncio.get_running_loop()
+        state = ServerState(
+            loop,
+            self.endpoints,
+            self.asgi_app,
+            self.proxies,
+            self.access_log,
+            self.keep_alive_timeout,
+        )
+        if self.asgi_app is not None:
+            self._lifespan = Lifespan(self.asgi_app)
+            await self._lifespan.startup()
+            state.lifespan_state = self._lifespan.state
+        self._state = state
+        factory: Callable[[], HttpProtocol] = lambda: HttpProtocol(state)  # noqa: E731
+        self._server = await loop.create_server(
+            factory,
+            self.host,
+            self._port,
+            reuse_port=self.reuse_port or None,
+            backlog=self.backlog,
+        )
+        logger.info("hubserver listening on %s:%d", self.host, self.port)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Graceful stop (see module docstring); idempotent."""
+        state = self._state
+        server = self._server
+        if state is None or server is None or state.stopping:
+            return
+        state.stopping = True
+        server.close()
+        for proto in list(state.connections):
+            if proto.is_idle():
+                proto.close()
+        for ep in self.endpoints:
+            await ep.shutdown()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            busy = sum(ep.connection_count() for ep in self.endpoints)
+            busy += sum(1 for p in state.connections if not p.is_idle())
+            if busy == 0:
+                break
+            await asyncio.sleep(0.02)
+        for ep in self.endpoints:
+            ep.abort_all()
+            await ep.stop()
+        for proto in list(state.connections):
+            proto.abort()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        if self._lifespan is not None:
+            await self._lifespan.shutdown()
+        if self._stop_event is not None:
+            self._stop_event.set()
+        logger.info("hubserver stopped")
+
+    async def serve(self, install_signal_handlers: bool = True, grace: float = 10.0) -> None:
+        """Start, run until SIGINT/SIGTERM (or :meth:`request_stop`), then stop gracefully."""
+        self._stop_event = asyncio.Event()
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if install_signal_handlers:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, self.request_stop)
+                    installed.append(sig)
+        try:
+            await self._stop_event.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop(grace)
+
+    def request_stop(self) -> None:
+        """Make :meth:`serve` return (after a graceful stop)."""
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+
+def run(server: HubServer, grace: float = 10.0) -> None:
+    """Run ``server.serve()`` on a uvloop event loop when uvloop is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        asyncio.run(server.serve(grace=grace))
+        return
+    uvloop.run(server.serve(grace=grace))

@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+# tests/ is not a package: make tests/support importable as "support".
+_TESTS = str(Path(__file__).resolve().parents[2])
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from support.database import db, sqlite_db  # noqa: E402,F401  (fixtures)
+
+import pytest  # noqa: E402
+
+from support.api_app import open_harness  # noqa: E402
+
+
+@pytest.fixture
+async def api(db, tmp_path_factory):
+    harness = await open_harness(db, tmp_path_factory.getbasetemp())
+    try:
+        yield harness
+    finally:
+        await harness.client.aclose()

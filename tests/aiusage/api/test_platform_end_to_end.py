@@ -1,0 +1,107 @@
+"""The whole platform on 127.0.0.1 (real HTTP server, hub, store): an agent POST reaches the
+right organization's dashboards and no other (issue 5 "Done when")."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import websockets
+
+from aiusage.platform import Platform
+from aiusage.settings import Settings
+from aiusage.store.repositories import OrganizationRepository
+
+RS = "\x1e"
+
+
+async def _connect(base, token, org):
+    async with httpx.AsyncClient(base_url=base) as http:
+        neg = await http.post("/hubs/analytics/negotiate?negotiateVersion=1",
+                              headers={"Authorization": f"Bearer {token}", "X-Organization-Id": org})
+        assert neg.status_code == 200, neg.text
+        conn_token = neg.json()["connectionToken"]
+    ws = await websockets.connect(
+        f"{base.replace('http', 'ws')}/hubs/analytics?id={conn_token}&access_token={token}")
+    await ws.send(json.dumps({"protocol": "json", "version": 1}) + RS)
+    assert (await asyncio.wait_for(ws.recv(), 5)) == "{}" + RS
+    return ws
+
+
+async def _invocations(ws, until, limit_s=5.0):
+    """Collect invocation messages until ``until(target)`` or the time limit."""
+    seen = []
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return seen
+        try:
+            frame = await asyncio.wait_for(ws.recv(), remaining)
+        except TimeoutError:
+            return seen
+        for record in frame.split(RS):
+            if not record:
+                continue
+            message = json.loads(record)
+            if message.get("type") == 1:
+                seen.append((message["target"], message["arguments"]))
+                if until(message["target"]):
+                    return seen
+
+
+@pytest.fixture
+async def platform(tmp_path):
+    p = await Platform.create(Settings(data_dir=tmp_path, port=0, access_log=False,
+                                       dashboard_interval_s=0.2))
+    async with p.db.write() as conn:
+        await OrganizationRepository().create(conn, "a", "A")
+        await OrganizationRepository().create(conn, "b", "B")
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop(grace=1.0)
+
+
+async def test_an_agent_post_reaches_its_organizations_dashboards_only(platform) -> None:
+    base = platform.base_url
+    ws_a = await _connect(base, platform.issuer.issue("admin-a", "a", "Admin"), "a")
+    ws_b = await _connect(base, platform.issuer.issue("admin-b", "b", "Admin"), "b")
+    try:
+        now = datetime.now(UTC)
+        event = {"eventId": "e1", "type": "SessionStarted", "occurredAt": now.isoformat(),
+                 "userId": "u1", "sessionId": "s1", "startTime": (now - timedelta(seconds=5)).isoformat(),
+                 "tool": "ChatGPT"}
+        async with httpx.AsyncClient(base_url=base) as http:
+            response = await http.post(
+                "/api/agent/events", json={"events": [event]},
+                headers={"Authorization": f"Bearer {platform.issuer.issue('dev', 'a', 'Agent')}"})
+        assert response.json() == {"accepted": 1, "duplicates": 0}
+        got_a = await _invocations(ws_a, lambda t: t == "DashboardUpdate")
+        targets = [t for t, _ in got_a]
+        assert targets[:2] == ["UserJoined", "SessionStarted"]
+        started = dict(got_a)["SessionStarted"][0]
+        assert (started["sessionId"], started["userId"]) == ("s1", "u1")
+        assert "DashboardUpdate" in targets
+        assert await _invocations(ws_b, lambda t: True, limit_s=0.5) == []
+    finally:
+        await ws_a.close()
+        await ws_b.close()
+
+
+async def test_readyz_and_login_work_through_the_real_server(platform) -> None:
+    from aiusage.auth.passwords import hash_password
+    from aiusage.store.repositories import UserRepository
+
+    async with platform.db.write() as conn:
+        await UserRepository().create(conn, "a", email="boss@a.test", role="Admin",
+                                      password_hash=hash_password("pw-123456"))
+    async with httpx.AsyncClient(base_url=platform.base_url) as http:
+        assert (await http.get("/readyz")).status_code == 200
+        login = await http.post("/api/auth/login", json={"email": "boss@a.test", "password": "pw-123456"})
+        assert login.status_code == 200
+        token = login.json()["token"]
+        sessions = await http.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
+        assert sessions.status_code == 200 and sessions.json()["items"] == []

@@ -1,0 +1,212 @@
+import base64
+import json
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from aiusage.auth.errors import InvalidToken, KeySourceError
+from aiusage.auth.keys import StaticKeySource, VerificationKey
+from aiusage.auth.tokens import TokenConfig, TokenVerifier
+
+NOW = 1_800_000_000
+
+
+def claims(**over):
+    base = {"sub": "u1", "org": "o1", "role": "Admin", "iat": NOW, "exp": NOW + 600}
+    base.update(over)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.fixture
+def verifier(rsa_key, clock):
+    clock.now = NOW
+    source = StaticKeySource([VerificationKey("k1", rsa_key.public_key())])
+    return TokenVerifier(TokenConfig(source, issuer="iss", audience="aud"), clock=clock)
+
+
+def sign(key, payload, alg="RS256", kid="k1"):
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(payload, key, algorithm=alg, headers=headers)
+
+
+async def test_a_valid_token_yields_its_principal(verifier, rsa_key):
+    p = await verifier.verify(
+        sign(rsa_key, claims(iss="iss", aud="aud", role=["Admin", "Manager"]))
+    )
+    assert (p.sub, p.org, p.roles, p.exp) == ("u1", "o1", {"Admin", "Manager"}, NOW + 600)
+
+
+async def test_an_audience_list_containing_ours_is_accepted(verifier, rsa_key):
+    p = await verifier.verify(sign(rsa_key, claims(iss="iss", aud=["x", "aud"])))
+    assert p.sub == "u1"
+
+
+async def reason(verifier, token):
+    with pytest.raises(InvalidToken) as info:
+        await verifier.verify(token)
+    return info.value.reason
+
+
+async def test_exp_is_required(verifier, rsa_key):
+    assert (
+        await reason(verifier, sign(rsa_key, claims(iss="iss", aud="aud", exp=None)))
+        == "missing claim 'exp'"
+    )
+
+
+async def test_exp_is_optional_when_configured(rsa_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(
+        TokenConfig(StaticKeySource([rsa_key.public_key()]), require_exp=False), clock=clock
+    )
+    assert (await v.verify(sign(rsa_key, claims(exp=None), kid=None))).exp is None
+
+
+async def test_expiry_honours_the_leeway_exactly(verifier, rsa_key, clock):
+    token = sign(rsa_key, claims(iss="iss", aud="aud", exp=NOW - 10))
+    assert (await verifier.verify(token)).sub == "u1"  # 10 s late: inside the default leeway
+    clock.now = NOW + 0.5
+    assert await reason(verifier, token) == "token expired"
+
+
+async def test_nbf_honours_the_leeway(verifier, rsa_key):
+    assert (
+        await verifier.verify(sign(rsa_key, claims(iss="iss", aud="aud", nbf=NOW + 10)))
+    ).sub == "u1"
+    assert (
+        await reason(verifier, sign(rsa_key, claims(iss="iss", aud="aud", nbf=NOW + 11)))
+        == "token not yet valid (nbf)"
+    )
+
+
+@pytest.mark.parametrize("field", ["exp", "nbf", "iat"])
+async def test_non_numeric_time_claims_are_refused(verifier, rsa_key, field):
+    r = await reason(verifier, sign(rsa_key, claims(iss="iss", aud="aud", **{field: "soon"})))
+    assert r == f"claim {field!r} is not a number"
+
+
+async def test_issuer_and_audience_are_required_when_configured(verifier, rsa_key):
+    assert await reason(verifier, sign(rsa_key, claims(aud="aud"))) == "missing claim 'iss'"
+    assert await reason(verifier, sign(rsa_key, claims(iss="iss"))) == "missing claim 'aud'"
+    assert await reason(verifier, sign(rsa_key, claims(iss="evil", aud="aud"))) == "wrong issuer"
+    assert await reason(verifier, sign(rsa_key, claims(iss="iss", aud="other"))) == "wrong audience"
+
+
+async def test_audience_is_not_checked_when_not_configured(rsa_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(TokenConfig(StaticKeySource([rsa_key.public_key()])), clock=clock)
+    assert (await v.verify(sign(rsa_key, claims(aud="anything"), kid=None))).org == "o1"
+
+
+@pytest.mark.parametrize(
+    ("missing", "expected"),
+    [
+        ("sub", "missing claim 'sub'"),
+        ("org", "missing or empty 'org' claim"),
+        ("role", "missing 'role' claim"),
+    ],
+)
+async def test_platform_claims_are_required(verifier, rsa_key, missing, expected):
+    assert (
+        await reason(verifier, sign(rsa_key, claims(iss="iss", aud="aud", **{missing: None})))
+        == expected
+    )
+
+
+async def test_a_token_signed_by_another_key_is_refused(verifier, other_rsa_key):
+    assert (
+        await reason(verifier, sign(other_rsa_key, claims(iss="iss", aud="aud"))) == "bad signature"
+    )
+
+
+async def test_the_next_key_is_tried_when_the_signature_does_not_match(
+    rsa_key, other_rsa_key, clock
+):
+    clock.now = NOW
+    v = TokenVerifier(
+        TokenConfig(StaticKeySource([other_rsa_key.public_key(), rsa_key.public_key()])),
+        clock=clock,
+    )
+    assert (await v.verify(sign(rsa_key, claims(), kid=None))).sub == "u1"
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c.d", "!!!.###.$$$", "x" * 20000])
+async def test_garbage_is_refused(verifier, token):
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+
+
+async def test_algorithms_are_checked_against_the_allow_list_before_any_key_lookup(rsa_key, clock):
+    class ExplodingSource:
+        async def keys_for(self, kid):
+            raise AssertionError("key source must not be consulted")
+
+    v = TokenVerifier(TokenConfig(ExplodingSource()), clock=clock)
+    for alg in ("HS256", "none", "RS512", "ES256"):
+        header = base64.urlsafe_b64encode(json.dumps({"alg": alg}).encode()).rstrip(b"=").decode()
+        body = base64.urlsafe_b64encode(json.dumps(claims()).encode()).rstrip(b"=").decode()
+        with pytest.raises(InvalidToken) as info:
+            await v.verify(f"{header}.{body}.sig")
+        assert info.value.reason == f"algorithm not allowed: {alg!r}"
+
+
+async def test_a_critical_header_is_refused(verifier, rsa_key):
+    token = jwt.encode(
+        claims(iss="iss", aud="aud"),
+        rsa_key,
+        algorithm="RS256",
+        headers={"kid": "k1", "crit": ["exp"]},
+    )
+    # PyJWT already refuses unknown critical extensions while parsing the header.
+    assert await reason(verifier, token) in {"malformed token", "unsupported critical header"}
+
+
+async def test_a_key_source_failure_is_an_invalid_token(clock, rsa_key):
+    class Down:
+        async def keys_for(self, kid):
+            raise KeySourceError("JWKS not available")
+
+    v = TokenVerifier(TokenConfig(Down()), clock=clock)
+    assert (await reason(v, sign(rsa_key, claims()))).startswith("no verification key available")
+
+
+async def test_an_unknown_kid_is_refused(clock, rsa_key):
+    class Empty:
+        async def keys_for(self, kid):
+            return []
+
+    v = TokenVerifier(TokenConfig(Empty()), clock=clock)
+    assert await reason(v, sign(rsa_key, claims(), kid="nope")) == "unknown kid 'nope'"
+
+
+async def test_es256_works_when_allowed(ec_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(
+        TokenConfig(StaticKeySource([ec_key.public_key()]), algorithms=("ES256",)), clock=clock
+    )
+    assert (await v.verify(sign(ec_key, claims(), alg="ES256", kid=None))).sub == "u1"
+
+
+@pytest.mark.parametrize("algs", [(), ("HS256",), ("RS256", "none")])
+def test_symmetric_or_empty_algorithm_lists_cannot_be_configured(rsa_key, algs):
+    with pytest.raises(ValueError):
+        TokenConfig(StaticKeySource([rsa_key.public_key()]), algorithms=algs)
+
+
+@pytest.mark.parametrize("leeway", [-1, 30.5, 60])
+def test_leeway_is_bounded_to_30_seconds(rsa_key, leeway):
+    with pytest.raises(ValueError):
+        TokenConfig(StaticKeySource([rsa_key.public_key()]), leeway=leeway)
+
+
+def test_default_leeway_is_10_seconds_and_rs256_only(rsa_key):
+    cfg = TokenConfig(StaticKeySource([rsa_key.public_key()]))
+    assert cfg.leeway == 10 and cfg.algorithms == ("RS256",)
+
+
+def test_pem_helper_round_trip(rsa_key):
+    pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert StaticKeySource.from_pem(pem).keys[0].kid is not None

@@ -1,0 +1,55 @@
+/** Display helpers: unknown values (null) render as an em dash, never as a made-up zero. */
+
+export const DASH = '\u2014';
+
+export function fmtInt(v: number | null): string {
+  return v === null ? DASH : Math.round(v).toLocaleString('en-US');
+}
+
+export function fmtPercent(ratio: number | null): string {
+  return ratio === null ? DASH : `${(ratio * 100).toFixed(ratio < 0.1 ? 1 : 0)}%`;
+}
+
+/** Seconds -> "2h 05m", "14m 09s", "42s". */
+export function fmtDuration(seconds: number | null): string {
+  if (seconds === null) return DASH;
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const r = s % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(r).padStart(2, '0')}s`;
+  return `${r}s`;
+}
+
+export function fmtTime(epochMs: number | null): string {
+  if (epochMs === null) return DASH;
+  return new Date(epochMs).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function fmtDateTime(iso: string | null): string {
+  if (iso === null) return DASH;
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  return new Date(t).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** Label for a trend bucket: "14:00" for hourly points, "Nov 26" for daily ones. */
+export function fmtBucket(t: string, kind: 'hour' | 'day'): string {
+  const ms = Date.parse(t);
+  if (Number.isNaN(ms)) return t;
+  const d = new Date(ms);
+  return kind === 'hour'
+    ? d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
+}
+
+/** "UnapprovedTool" / "usage_spike" -> "Unapproved tool" / "Usage spike". */
+export function fmtType(t: string): string {
+  const words = t
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[_-]+/g, ' ')
+    .trim()
+    .toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
