@@ -1,4 +1,7 @@
-"""Tunable options with ASP.NET Core SignalR's defaults (HubOptions, HttpConnectionDispatcherOptions)."""
+"""Tunable options with ASP.NET Core SignalR's defaults.
+
+Cf. ``HubOptions`` and ``HttpConnectionDispatcherOptions``.
+"""
 
 from __future__ import annotations
 

@@ -241,7 +241,46 @@ def test_official_js_client_sends_exactly_the_golden_bytes(protocol):
         for f in json.loads(done.stdout)["frames"]
     ]
     assert frames[0] == write_handshake_request(protocol, 1)
-    assert frames[1:] == [vector(name, protocol).wire for name in JS_CAPTURE_ORDER]  # type: ignore[arg-type]
+    assert frames[1:] == [vector(name, protocol).wire for name in JS_CAPTURE_ORDER]
+
+
+@pytest.fixture(scope="module")
+def stateful_server() -> Iterator[ServerProcess]:
+    proc = start_server("--stateful")
+    try:
+        yield proc
+    finally:
+        log = proc.stop()
+        errors = [line for line in log.splitlines() if line.startswith(("ERROR:", "CRITICAL:"))]
+        assert not errors, log
+
+
+@needs_node
+@pytest.mark.parametrize("protocol", ["json", "messagepack"])
+def test_official_js_client_survives_a_dropped_websocket_with_stateful_reconnect(
+    stateful_server, protocol
+):
+    """signalr-protocol.md §5.3: same connection after an ungraceful drop, replays deduped."""
+    assert NODE is not None
+    done = subprocess.run(
+        [NODE, "stateful.mjs", stateful_server.url, protocol],
+        cwd=CONFORMANCE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(done.stdout.strip().splitlines()[-1])["steps"]
+    assert steps == {
+        "start": {"ok": True, "value": "Connected"},
+        "before_drop": {"ok": True, "value": {"sameId": True, "count": 1}},
+        "drop_and_invoke": {"ok": True, "value": {"echoed": "after drop", "state": "Connected"}},
+        "same_connection_after_drop": {"ok": True, "value": {"sameId": True, "count": 2}},
+        "push_after_drop": {"ok": True, "value": "pushed after drop"},
+        "stop": {"ok": True, "value": {"closed": True, "state": "Disconnected"}},
+    }, done.stderr
+    assert "Error" not in done.stderr, done.stderr
 
 
 # --- pysignalr ---------------------------------------------------------------------------------

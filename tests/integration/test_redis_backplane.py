@@ -20,14 +20,19 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
+from hubserver.hub.handler import HubConnectionHandler
+from hubserver.hub.hub import Hub, HubContext
 from hubserver.lifetime.redis import (
     STATE_CONNECTED,
     STATE_CONNECTING,
     RedisLifetimeManager,
     RedisPublisher,
 )
+from hubserver.options import HubOptions
+from hubserver.protocol.messages import CompletionMessage, InvocationMessage
 from hubserver.types import ConnectionId, GroupName
 from tests.hubserver.lifetime.spec import FakeSink, LifetimeManagerSpec, ScaleoutSpec, eventually
+from tests.support.hub_client import HubTestClient
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +235,57 @@ async def test_a_manager_started_while_redis_is_down_connects_later(managers) ->
         assert m.is_healthy()
     finally:
         server.stop()
+
+
+# --- real hub connections on two servers ---------------------------------------------------
+
+
+class ChatHub(Hub):
+    async def join(self, group: str) -> None:
+        await self.groups.add(self.context.connection_id, group)
+
+    async def add_other(self, connection_id: str, group: str) -> None:
+        await self.groups.add(connection_id, group)
+
+    async def say(self, group: str, text: str) -> None:
+        await self.clients.group(group).send("Said", text)
+
+    async def ask(self, connection_id: str) -> object:
+        return await self.clients.client(connection_id).invoke("GetValue", 21, timeout=2.0)
+
+
+def _said(client: HubTestClient) -> list[list[object]]:
+    return [list(m.arguments) for m in client.invocations() if m.target == "Said"]
+
+
+async def test_hub_connections_on_two_servers_share_groups_and_client_results(managers) -> None:
+    prefix = f"it-hub-{uuid.uuid4().hex}-"
+    lifetimes = [await managers(SHARED_URL, prefix), await managers(SHARED_URL, prefix)]
+    handlers = [HubConnectionHandler(ChatHub, lt, HubOptions()) for lt in lifetimes]
+    a = HubTestClient(handlers[0])
+    b = HubTestClient(handlers[1], "messagepack")
+    await a.connect()
+    await b.connect()
+
+    assert (await b.invoke("join", "room")).error is None
+    assert (await a.invoke("say", "room", "hello from A")).error is None
+    await b.wait_for(lambda m: isinstance(m, InvocationMessage) and m.target == "Said")
+    assert _said(b) == [["hello from A"]] and _said(a) == []
+
+    # A hub method on server A adds B's connection to a group: group command + ack.
+    assert (await a.invoke("add_other", b.connection_id, "second")).error is None
+    publisher = await managers(SHARED_URL, prefix, write_only=True)
+    await HubContext(publisher).clients.group("second").send("Said", "from a worker")
+    await b.wait_for(
+        lambda m: isinstance(m, InvocationMessage) and m.arguments == ["from a worker"]
+    )
+
+    # Client result across servers: A's hub method asks B's client, which answers 42.
+    iid = a.next_id()
+    a.send_message(InvocationMessage("ask", [b.connection_id], invocation_id=iid))
+    request = await b.wait_for(lambda m: isinstance(m, InvocationMessage)
+                               and m.target == "GetValue")
+    assert isinstance(request, InvocationMessage) and request.invocation_id is not None
+    b.send_message(CompletionMessage.with_result(request.invocation_id, request.arguments[0] * 2))
+    completion = await a.wait_completion(iid)
+    assert completion.error is None and completion.result == 42

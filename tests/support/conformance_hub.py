@@ -67,6 +67,15 @@ class ConformanceHub(Hub):
             "String": "hello world",
         }
 
+    async def increment(self) -> int:
+        # Per-connection side effect: a replayed duplicate invocation would be counted twice.
+        count = int(self.context.items.get("count", 0)) + 1
+        self.context.items["count"] = count
+        return count
+
+    async def get_connection_id(self) -> str:
+        return self.context.connection_id
+
     async def get_transport(self) -> str:
         return self.context.transport.wire_name
 

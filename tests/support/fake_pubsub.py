@@ -92,6 +92,11 @@ class FakeRedisClient:
             raise RedisConnectionError("fake bus is down")
         return self._bus.publish(channel, data)
 
+    async def publish_many(self, messages: list[tuple[str, bytes]]) -> list[int]:
+        if self._bus.down:
+            raise RedisConnectionError("fake bus is down")
+        return [self._bus.publish(channel, data) for channel, data in messages]
+
     def pubsub(self) -> FakePubSub:
         return FakePubSub(self._bus)
 

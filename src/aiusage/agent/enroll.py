@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import platform
 from pathlib import Path
 
@@ -52,7 +53,8 @@ async def enroll(
         token=body["token"],
         device_id=body["deviceId"],
         organization_id=body["organizationId"],
-        user_id=body["userId"],
+        # A code not bound to a user: the workstation's login name.
+        user_id=body.get("userId") or getpass.getuser(),
     )
     config.save(config_dir)
     return config

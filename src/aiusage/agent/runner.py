@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from aiusage.agent.config import AgentConfig
+from aiusage.agent.credentials import refresh_if_needed
 from aiusage.agent.observer import Observer
 from aiusage.agent.queue import Outbox
 from aiusage.agent.sender import Sender, TokenRevoked
@@ -50,8 +53,12 @@ class AgentRunner:
         client: httpx.AsyncClient,
         observer: Observer | None = None,
         now: Callable[[], datetime] = utcnow,
+        config_dir: Path | None = None,
     ) -> None:
         self.config = config
+        self.config_dir = config_dir
+        self.client = client
+        self._next_refresh = 0.0
         self.outbox = outbox
         self.observer = observer or Observer(load_signatures(config.extra_signatures))
         self.now = now
@@ -85,8 +92,18 @@ class AgentRunner:
         """End the open session now (the agent is stopping) and queue its events."""
         self._commit(self.tracker.close(self.now()))
 
+    async def _refresh_token(self) -> None:
+        # Checked hourly; the token lasts 30 days and is renewed in its last week.
+        if self.config_dir is None or time.monotonic() < self._next_refresh:
+            return
+        self._next_refresh = time.monotonic() + 3600
+        if await refresh_if_needed(self.config, self.config_dir, self.client):
+            self.sender.token = self.config.token
+            log.info("agent.token_refreshed")
+
     async def _send_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await self._refresh_token()
             try:
                 await self.sender.drain(stop)
             except TokenRevoked as exc:

@@ -67,7 +67,7 @@ class Sender:
         skew_tolerance: float = 2.0,
     ) -> None:
         self._url = server.rstrip("/") + "/api/agent/events"
-        self._token = token
+        self.token = token
         self._outbox = outbox
         self._client = client
         self._batch = batch_size
@@ -95,7 +95,7 @@ class Sender:
             resp = await self._client.post(
                 self._url,
                 json={"events": events},
-                headers={"Authorization": f"Bearer {self._token}"},
+                headers={"Authorization": f"Bearer {self.token}"},
                 timeout=30.0,
             )
         except httpx.HTTPError as exc:

@@ -25,6 +25,7 @@ def start_tray(status: Callable[[], str], on_quit: Callable[[], None]) -> bool:
         return False
     image = Image.new("RGB", (64, 64), (32, 96, 200))
     ImageDraw.Draw(image).ellipse((16, 16, 48, 48), fill=(255, 255, 255))
+
     def quit_(icon: pystray.Icon, _item: object) -> None:
         on_quit()
         icon.stop()

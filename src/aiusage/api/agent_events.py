@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from aiusage.auth.deps import require_principal
 from aiusage.auth.principal import AGENT, UserPrincipal
-from aiusage.domain.events import EVENT_TYPES, BatchInvalid, parse_batch
+from aiusage.domain.events import BatchInvalid, parse_batch
 from aiusage.realtime.publisher import EventPublisher
 from aiusage.store.ingest import Ingestor, IngestResult
 
@@ -181,8 +181,21 @@ class ErrorBody(BaseModel):
 
 
 _TS = {"type": "string", "format": "date-time", "description": "ISO-8601 with a time zone"}
-_ID = {"type": "string", "minLength": 1, "maxLength": 64}
-_SECONDS = {"type": "number", "minimum": 0}
+_ID = {"type": "string", "pattern": "^[!-~]{1,64}$", "description": "printable ASCII, no spaces"}
+_TOOL = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00-\\x20\\x7f]"}
+_SECONDS = {"type": "number", "minimum": 0, "maximum": 604800, "description": "seconds"}
+_COMMON = {"eventId": _ID, "occurredAt": _TS, "userId": _ID}
+
+
+def _event_schema(kind: str, required: list[str], fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": kind,
+        "required": ["eventId", "type", "occurredAt", "userId", *required],
+        "properties": {"type": {"type": "string", "const": kind}, **_COMMON, **fields},
+    }
+
+
 _BATCH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["events"],
@@ -191,21 +204,31 @@ _BATCH_SCHEMA: dict[str, Any] = {
             "type": "array",
             "maxItems": 1000,
             "items": {
-                "type": "object",
-                "required": ["eventId", "type", "occurredAt", "userId"],
-                "properties": {
-                    "eventId": _ID,
-                    "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                    "occurredAt": _TS,
-                    "userId": _ID,
-                    "sessionId": _ID,
-                    "deviceId": _ID,
-                    "tool": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "startTime": _TS,
-                    "endTime": _TS,
-                    "duration": _SECONDS,
-                    "aiUsageTime": _SECONDS,
-                },
+                "oneOf": [
+                    _event_schema(
+                        "SessionStarted",
+                        ["sessionId", "startTime"],
+                        {"sessionId": _ID, "startTime": _TS, "tool": _TOOL, "deviceId": _ID},
+                    ),
+                    _event_schema(
+                        "SessionEnded",
+                        ["sessionId", "endTime", "duration", "aiUsageTime"],
+                        {
+                            "sessionId": _ID,
+                            "endTime": _TS,
+                            "duration": _SECONDS,
+                            "aiUsageTime": {
+                                **_SECONDS,
+                                "description": "seconds, at most duration",
+                            },
+                        },
+                    ),
+                    _event_schema(
+                        "AIDetected",
+                        ["tool", "duration"],
+                        {"tool": _TOOL, "duration": _SECONDS, "sessionId": _ID},
+                    ),
+                ]
             },
         }
     },
@@ -251,7 +274,21 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 async def post_agent_events(
     request: Request, principal: UserPrincipal = Depends(_agent_only)
 ) -> IngestResponse | JSONResponse:
-    """Ingest a batch of agent events (all-or-nothing, idempotent on ``eventId``)."""
+    """Ingest a batch of agent events (role Agent; the organization is the token's).
+
+    * **All-or-nothing**: every event is validated (types, lengths, ISO-8601 timestamps with a
+      time zone, non-negative durations, known types); if any is invalid nothing is applied
+      and the 422 lists each invalid event's `index`, `eventId` and `errors`.
+    * **Idempotent** on `eventId` within the organization: repeats (across batches or inside
+      one) are counted in `duplicates` and change nothing.
+    * Events are committed before the 200 and then published to `org:{orgId}`
+      (SessionStarted, SessionEnded, AIDetected; UserJoined for users seen the first time).
+    * Sessions: a SessionStarted sets the start (and tool/device when given); the first
+      SessionEnded sets end, duration and aiUsageTime (later ones change nothing); an end
+      that arrives before its start creates the session with start = end - duration until
+      the start arrives.
+    * At most 1,000 events per batch; bodies over the configured limit get 413.
+    """
     service: IngestionService = getattr(request.app.state, INGESTION_STATE_KEY)
     limit: int = request.app.state.ingestion_max_body_bytes
     body = await _read_body(request, limit)

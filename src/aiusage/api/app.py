@@ -36,9 +36,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aiusage.api.agent_events import IngestionService, install_agent_events
 from aiusage.api.sessions import install_sessions
@@ -74,7 +73,8 @@ class ApiServices:
             attribute names those routers document.
         max_body_bytes: Body limit of the ingestion endpoint.
         cors_origins: Origins allowed to call the API with credentials (empty: same origin).
-        web_dir: Built dashboard served at ``/`` with SPA fallback (None: not served).
+        web_dir: Built dashboard served at ``/`` with SPA fallback (None: not served; see
+            :class:`DashboardMiddleware`).
         title: OpenAPI title.
     """
 
@@ -89,17 +89,47 @@ class ApiServices:
     title: str = "aiusage"
 
 
-class SpaStaticFiles(StaticFiles):
-    """Static files with the single-page-app fallback: unknown paths that are not API paths
-    get ``index.html`` so Angular's router can handle deep links (``/alerts``)."""
+API_PREFIXES = (
+    "/api/",
+    "/hubs/",
+    "/.well-known/",
+    "/openapi.json",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
+"""Paths that always belong to the API; everything else that is a GET/HEAD is the dashboard."""
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
+
+class DashboardMiddleware:
+    """Serves the built single-page dashboard for GET/HEAD outside :data:`API_PREFIXES`, with
+    the SPA fallback (unknown paths get ``index.html`` so Angular's router handles deep links).
+
+    A pure ASGI middleware rather than a mount at ``/``: a mount would also match API paths
+    with a wrong method and answer 405 with the static files' ``Allow: GET, HEAD`` instead
+    of the API route's own methods.
+    """
+
+    def __init__(self, app: ASGIApp, directory: Path) -> None:
+        self.app = app
+        self.files = StaticFiles(directory=directory, html=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or scope["path"].startswith(API_PREFIXES)
+        ):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"].lstrip("/")
         try:
-            return await super().get_response(path, scope)
+            response = await self.files.get_response(path, scope)
         except StarletteHTTPException as exc:
-            if exc.status_code != 404 or path.startswith(("api/", "hubs/", ".well-known/")):
+            if exc.status_code != 404:
                 raise
-            return await super().get_response("index.html", scope)
+            response = await self.files.get_response("index.html", scope)
+        await response(scope, receive, send)
 
 
 def _error(status: int, detail: Any, code: str | None = None) -> JSONResponse:
@@ -189,5 +219,5 @@ def create_api(services: ApiServices) -> FastAPI:
             ],
         )
     if services.web_dir is not None and (services.web_dir / "index.html").is_file():
-        app.mount("/", SpaStaticFiles(directory=services.web_dir, html=True), name="dashboard")
+        app.add_middleware(DashboardMiddleware, directory=services.web_dir)
     return app

@@ -228,7 +228,7 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     argv = _child_argv(settings)
     children = [
-        subprocess.Popen([sys.executable, "-m", "aiusage", *argv, _CHILD_FLAG, str(i)])
+        subprocess.Popen([sys.executable, "-m", "aiusage.cli", *argv, _CHILD_FLAG, str(i)])
         for i in range(settings.workers)
     ]
     print(_banner(settings.base_url, password, settings.workers), flush=True)

@@ -6,9 +6,10 @@ Wire shape (API.md "Agent ingestion")::
                  "userId": "...", "sessionId": "...", "startTime": "...", "tool": "...",
                  "deviceId": "..."}, ...]}
 
-Rule (documented in docs/api.md): a batch is **all-or-nothing**. Every event is validated; if
-any is invalid, none is applied and the answer lists, per invalid event, its index, its
-``eventId`` (when readable) and every problem found. Unknown fields are ignored so newer agents
+Rule (published in the OpenAPI description of ``POST /api/agent/events``): a batch is
+**all-or-nothing**. Every event is validated; if any is invalid, none is applied and the
+answer lists, per invalid event, its index, its ``eventId`` (when readable) and every problem
+found. Unknown fields are ignored so newer agents
 keep working against older servers. An ``eventId`` repeated inside one batch counts as a
 duplicate, exactly as one already applied by an earlier batch.
 """

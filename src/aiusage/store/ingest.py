@@ -13,10 +13,10 @@ Steps inside one write transaction (SQLite ``BEGIN IMMEDIATE``):
 6. the metrics rollups (:class:`aiusage.metrics.rollup.RollupBatch`) receive every row change
    and flush their deltas, then extra hooks run: aggregates never drift from raw rows.
 
-Session merge rules (docs/api.md): a SessionStarted sets ``start_time``, and ``tool``/
-``deviceId`` when given; the *first* SessionEnded sets ``end_time``, ``duration`` and
-``aiUsageTime`` (a later one is recorded as processed but changes nothing and is not
-published); a SessionEnded without a known start creates the session with
+Session merge rules (also in the OpenAPI description of the endpoint): a SessionStarted sets
+``start_time``, and ``tool``/``deviceId`` when given; the *first* SessionEnded sets
+``end_time``, ``duration`` and ``aiUsageTime`` (a later one is recorded as processed but
+changes nothing and is not published); a SessionEnded without a known start creates the session with
 ``start_time = end_time - duration`` until its SessionStarted arrives.
 
 Nothing is published here: the caller publishes :attr:`IngestResult.published` after the

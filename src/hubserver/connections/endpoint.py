@@ -227,6 +227,11 @@ class ConnectionEndpoint:
         ok, principal = await self._authenticate(request, exchange)
         if not ok:
             return
+        if exchange.closed:
+            # The client left while the hook ran: attaching a stream or parking a poll on a
+            # dead socket would pin the connection as active forever. (No awaits follow, so
+            # the check cannot go stale.)
+            return
         if method == "GET" and not self.options.transports & kind:
             exchange.respond(
                 404, _text(f"{kind.wire_name} transport not supported by this end point type")
@@ -290,6 +295,7 @@ class ConnectionEndpoint:
         app = self.application_factory(ctx)
         if ctx.application is None:
             ctx.set_application(app)
+        ctx.deliver_early_data()
 
     # --- WebSockets (§2.2) ----------------------------------------------------------------
 
@@ -388,13 +394,13 @@ class ConnectionEndpoint:
         if ctx.transport is TransportType.WEB_SOCKETS:
             exchange.respond(405, _text("POST requests are not allowed for WebSocket connections."))
             return
-        if ctx.application is None:
-            exchange.respond(400, _text("The connection has not started a transport."))
-            return
-        if len(body) > self.options.application_max_buffer_size:
+        if len(body) + ctx.early_data_size() > self.options.application_max_buffer_size:
             exchange.respond(413, _text("Payload Too Large"))
             return
         if body:
+            # Before the first poll/stream there is no application yet: the context keeps
+            # the bytes for it (signalrcore's long polling POSTs its handshake first; .NET
+            # buffers in the connection's pipe the same way).
             ctx.transport_data(body)
         exchange.respond(200, b"")
 

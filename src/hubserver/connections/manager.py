@@ -17,9 +17,9 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hubserver.connections.context import HttpRequestInfo, Principal
+from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
 from hubserver.errors import TransportError
 from hubserver.options import ConnectionOptions
 from hubserver.protocol.base import HubProtocol
@@ -66,6 +66,7 @@ class HttpConnectionContext:
     __slots__ = (
         "_application",
         "_closing",
+        "_early",
         "_items",
         "_manager",
         "_paused",
@@ -99,6 +100,7 @@ class HttpConnectionContext:
         self.negotiate_version = negotiate_version
         self.stateful_negotiated = stateful_negotiated
         self._items: dict[str, Any] | None = None
+        self._early: bytearray | None = None
         self._application: ConnectionApplication | None = None
         self._transport: ServerTransport | None = None
         self._transport_type = TransportType.NONE
@@ -235,10 +237,28 @@ class HttpConnectionContext:
         return False
 
     def transport_data(self, data: bytes) -> None:
-        """Bytes from the client go straight to the application."""
+        """Bytes from the client go straight to the application (kept until it exists)."""
+        if self.status is ConnectionStatus.DISPOSED:
+            return
         app = self._application
-        if app is not None and self.status is not ConnectionStatus.DISPOSED:
+        if app is not None:
             app.data_received(data)
+        elif self._early is None:
+            self._early = bytearray(data)
+        else:
+            self._early += data
+
+    def early_data_size(self) -> int:
+        """Bytes received before the application started."""
+        return len(self._early) if self._early is not None else 0
+
+    def deliver_early_data(self) -> None:
+        """Hand bytes POSTed before the transport started to the new application."""
+        early = self._early
+        app = self._application
+        if early is not None and app is not None:
+            self._early = None
+            app.data_received(bytes(early))
 
     def transport_closed(
         self, transport: object, graceful: bool, exc: BaseException | None
@@ -431,3 +451,9 @@ class ConnectionManager:
         self._inactive.pop(ctx, None)
         if self._connections.get(ctx.connection_token) is ctx:
             del self._connections[ctx.connection_token]
+
+
+if TYPE_CHECKING:
+    # Static proof that the context satisfies the shared contract.
+    def _conforms(ctx: HttpConnectionContext) -> ConnectionContext:
+        return ctx

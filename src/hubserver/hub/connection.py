@@ -235,6 +235,10 @@ class HubConnection:
         """Handshake done and not closing."""
         return _CONNECTING <= self._state <= _CONNECTED
 
+    def buffered_bytes(self) -> int:
+        """Outgoing bytes not yet accepted by the socket (slow-consumer accounting)."""
+        return self._ctx.buffered_bytes()
+
     @property
     def stateful(self) -> bool:
         """Stateful reconnect is active (negotiated, WebSockets, handshake version >= 2)."""
@@ -282,6 +286,10 @@ class HubConnection:
         """Stateful reconnect: the socket dropped; buffer outgoing messages until resumed."""
         if self._msgbuf is not None:
             self._paused = True
+        else:
+            # Negotiated stateful reconnect but shook hands with version < 2 (§5.1: that
+            # silently disables it): nothing to resume, so end now instead of lingering.
+            self._ctx.abort()
 
     def transport_resumed(self) -> None:
         """Stateful reconnect: a new socket took over; write Sequence, then replay (§5.3)."""

@@ -658,10 +658,13 @@ class PubSubLifetimeManager(HubLifetimeManager):
         self._canary_waiters[seq] = future
         try:
             try:
-                await self._publish_counted(self.channels.canary(self.server_name),
-                                            wire.write_canary(seq))
+                receivers = await self._publish_counted(
+                    self.channels.canary(self.server_name), wire.write_canary(seq)
+                )
             except BackplaneError:
                 return False
+            if receivers < 1:
+                return False  # Redis no longer has us subscribed: deaf, no need to wait
             try:
                 async with asyncio.timeout(self.canary_timeout):
                     await future

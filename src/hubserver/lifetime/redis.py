@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from redis import exceptions as redis_exceptions
@@ -45,6 +45,9 @@ logger = logging.getLogger("hubserver.lifetime.redis")
 EVENT_CONNECTED = "backplane.connected"
 EVENT_DISCONNECTED = "backplane.disconnected"
 EVENT_REPAIRED = "backplane.repaired"
+
+_MAX_BATCH = 512
+"""Most PUBLISHes per pipeline round trip (bounds one write's size and the reply parse)."""
 
 STATE_STOPPED = 0
 STATE_CONNECTING = 1
@@ -95,6 +98,10 @@ class RedisClient(Protocol):
         """PUBLISH; returns the number of subscribers that received it."""
         ...
 
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> list[int]:
+        """PUBLISH several messages in one round trip (in order); receiver count of each."""
+        ...
+
     def pubsub(self) -> PubSubConnection:
         """A new, unconnected subscription connection."""
         ...
@@ -122,6 +129,13 @@ class _RedisAdapter:
 
     async def publish(self, channel: str, data: bytes) -> int:
         return int(await self._redis.publish(channel, data))
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> list[int]:
+        # Non-transactional pipeline: one write, one read, PUBLISHes executed in order.
+        pipe = self._redis.pipeline(transaction=False)
+        for channel, data in messages:
+            pipe.publish(channel, data)
+        return [int(n) for n in await pipe.execute()]
 
     def pubsub(self) -> PubSubConnection:
         pubsub: PubSubConnection = self._redis.pubsub()
@@ -196,6 +210,9 @@ class RedisLifetimeManager(PubSubLifetimeManager):
         self._client: RedisClient | None = None
         self._pubsub: PubSubConnection | None = None
         self._desired: set[str] = set()
+        self._outbox: list[tuple[str, bytes, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._batches = 0
         self._sent: set[str] = set()  # what the current subscription connection was sent
         self._command_lock = asyncio.Lock()
         self._ready = asyncio.Event()
@@ -231,6 +248,15 @@ class RedisLifetimeManager(PubSubLifetimeManager):
         """Stop the listener and canary, fail pending waits, close Redis connections."""
         self._state = STATE_STOPPED
         await super().stop()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+        for _, _, future in self._outbox:
+            if not future.done():
+                future.set_exception(BackplaneError("The backplane was stopped."))
+        self._outbox.clear()
         await self._stop_listener()
         client, self._client = self._client, None
         if client is not None:
@@ -263,13 +289,49 @@ class RedisLifetimeManager(PubSubLifetimeManager):
     # --- primitives ----------------------------------------------------------------------
 
     async def _publish(self, channel: str, data: bytes) -> int:
-        client = self._client
-        if client is None:
+        # Publishes go through one outbox drained by one writer task: everything published
+        # while a round trip is in flight leaves in the next pipeline (one write + one read
+        # for the whole batch), and call order is publish order, so a broadcast followed by a
+        # group command reaches Redis in that order, as with sequential awaits.
+        if self._client is None:
             raise BackplaneError("The Redis backplane is not started.")
-        try:
-            return await client.publish(channel, data)
-        except _REDIS_ERRORS as exc:
-            raise BackplaneError(f"Redis PUBLISH failed: {exc}") from exc
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._outbox.append((channel, data, future))
+        writer = self._writer
+        if writer is None or writer.done():
+            self._writer = asyncio.create_task(self._drain_outbox())
+        return await future
+
+    async def _drain_outbox(self) -> None:
+        outbox = self._outbox
+        while outbox:
+            batch = outbox[:_MAX_BATCH]
+            del outbox[:_MAX_BATCH]
+            client = self._client
+            try:
+                if client is None:
+                    raise BackplaneError("The Redis backplane is not started.")
+                if len(batch) == 1:
+                    counts = [await client.publish(batch[0][0], batch[0][1])]
+                else:
+                    counts = await client.publish_many([(c, d) for c, d, _ in batch])
+            except asyncio.CancelledError:
+                # stop() cancelled us mid-round-trip: nobody may wait forever on this batch.
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(BackplaneError("The backplane was stopped."))
+                raise
+            except _LISTENER_ERRORS as exc:
+                error = exc if isinstance(exc, BackplaneError) else BackplaneError(
+                    f"Redis PUBLISH failed: {exc}")
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self._batches += 1
+            for (_, _, future), count in zip(batch, counts, strict=True):
+                if not future.done():
+                    future.set_result(count)
 
     async def _subscribe(self, channel: str) -> None:
         self._desired.add(channel)
@@ -311,6 +373,7 @@ class RedisLifetimeManager(PubSubLifetimeManager):
             "reconnects": self._reconnects,
             "connection_failures": self._connection_failures,
             "canary_repairs": self._repairs,
+            "publish_batches": self._batches,
             "state": self._state,
         }
 

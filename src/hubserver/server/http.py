@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from hubserver.connections.context import HttpRequestInfo
+from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.server.access_log import log_access, request_id
 from hubserver.transports.base import ByteChannel, RawStreamHandler
 
@@ -149,7 +150,11 @@ class EndpointExchange(Cycle):
     )
 
     def __init__(
-        self, protocol: HttpProtocol, request: Request, endpoint: Any, negotiate: bool
+        self,
+        protocol: HttpProtocol,
+        request: Request,
+        endpoint: ConnectionEndpoint,
+        negotiate: bool,
     ) -> None:
         super().__init__(protocol, request)
         self.endpoint = endpoint
@@ -278,7 +283,13 @@ class EndpointExchange(Cycle):
         self.finish()
 
     def start_stream(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
-        """Write a chunked response head."""
+        """Write a chunked response head.
+
+        The connection closes when the stream ends: an event stream occupies its socket for
+        the connection's lifetime anyway, and signalrcore's SSE reader only notices the end
+        of the stream when the socket closes.
+        """
+        self.request.keep_alive = False
         head = self._head(status, headers)
         head += b"Transfer-Encoding: chunked\r\n\r\n"
         self._streaming = True

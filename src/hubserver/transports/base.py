@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from hubserver.errors import TransportError
+
+_logger = logging.getLogger("hubserver.transports")
 
 if TYPE_CHECKING:
     # Type-only: the protocol layer sits below this one, so importing it is allowed, but the
@@ -283,7 +286,12 @@ class WriteCoalescer:
         self._dirty = []
         self._scheduled = False
         for item in dirty:
-            item.flush()
+            try:
+                item.flush()
+            except Exception:
+                # One broken connection must not leave the others' data unflushed (their
+                # dirty flags are set, so they would never be marked again).
+                _logger.exception("flush failed")
 
 
 class ConnectionLostError(TransportError):

@@ -195,3 +195,29 @@ async def test_worker_mode_leaves_jobs_pending_until_run_pending_claims_each_onc
     assert await p.exports.run_job(job_id) is False  # already claimed: never run twice
     assert await p.exports.run_pending() == 0
     assert len(p.hub.of("ExportCompleted")) == 1
+
+
+async def test_a_job_that_cannot_write_its_file_is_marked_failed_and_not_announced(platform):
+    p = platform
+    await post_events(p, "acme", stream(p, 1))
+    p.data_dir.mkdir(parents=True, exist_ok=True)
+    (p.data_dir / "exports").write_text("not a directory")
+    job = await create_and_finish(p, "csv")
+    got = await p.client.get(f"/api/exports/{job['id']}", headers=p.auth("mgr", "acme", "Manager"))
+    assert got.json()["status"] == "failed" and got.json()["error"]
+    assert got.json()["downloadUrl"] is None
+    assert p.hub.of("ExportCompleted") == []
+
+
+async def test_super_admin_exports_another_organization_and_only_they_download_it(platform):
+    p = platform
+    await post_events(p, "globex", stream(p, 2, "zed"))
+    root = p.auth("root", "platform", "SuperAdmin")
+    body = {"from": iso(p.clock.now - timedelta(days=1)), "to": iso(p.clock.now), "format": "csv"}
+    r = await p.client.post("/api/exports?organizationId=globex", json=body, headers=root)
+    assert r.status_code == 202 and r.json()["organizationId"] == "globex"
+    await p.exports.wait_idle()
+    url = p.hub.of("ExportCompleted")[0].args[0]["downloadUrl"]
+    ok = await p.client.get(url, headers=root)
+    assert ok.status_code == 200 and "zed" in ok.text
+    assert (await p.client.get(url, headers=p.auth("mgr", "globex", "Manager"))).status_code == 403

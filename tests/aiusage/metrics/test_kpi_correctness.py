@@ -337,3 +337,37 @@ async def test_reingesting_the_whole_stream_changes_no_kpi(sqlite_db):
         result = await ingestor.ingest(ORG, batch["agent"], events, now=NOW)
         assert result.accepted == 0
     assert await service.snapshot(ORG) == before
+
+
+async def test_kpis_stay_exact_when_batches_are_ingested_concurrently(db):
+    """Rollup upserts from concurrent transactions add up (PostgreSQL row locks, taken in key
+    order so no deadlock); a batch that loses an insert race is retried, as an agent would."""
+    from aiusage.errors import StoreError
+
+    async with db.write() as conn:
+        await OrganizationRepository().create(
+            conn, ORG, "Acme", approved_tools=STREAM["approvedTools"], now=NOW - timedelta(days=60)
+        )
+        for member in STREAM["members"]:
+            await UserRepository().create(
+                conn, ORG, email=f"{member}@acme.test", role="Manager", user_id=member, now=NOW
+            )
+    ingestor = Ingestor(db)
+
+    async def send(batch) -> None:
+        events = parse_batch({"events": batch["events"]}, max_events=1000, now=NOW)
+        for _ in range(20):  # bounded retries
+            try:
+                await ingestor.ingest(ORG, batch["agent"], events, now=NOW)
+                return
+            except StoreError:
+                continue
+        raise AssertionError("batch never went through")
+
+    import asyncio
+
+    await asyncio.gather(*(send(b) for b in STREAM["batches"]))
+    async with db.write() as conn:
+        for user in STREAM["deactivated"]:
+            await UserRepository().set_active(conn, ORG, user, False)
+    await check_snapshot(db, NOW, None)

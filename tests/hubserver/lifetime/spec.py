@@ -197,6 +197,16 @@ class LifetimeManagerSpec(_Base):
         assert b.received() == [("Both", [])]
         assert c.received() == []
 
+    async def test_a_member_of_two_targeted_groups_gets_one_copy_per_group(self) -> None:
+        m = await self.manager()
+        a = FakeSink("a")
+        await self.connect(m, a)
+        await m.add_to_group(ConnectionId("a"), GroupName("g1"))
+        await m.add_to_group(ConnectionId("a"), GroupName("g2"))
+        await m.send_groups([GroupName("g1"), GroupName("g2")], "Twice", [])
+        await self.flush(m, [a])
+        assert a.received() == [("Twice", []), ("Twice", [])]
+
     async def test_group_except_skips_the_excluded_members(self) -> None:
         m = await self.manager()
         a, b = FakeSink("a"), FakeSink("b")

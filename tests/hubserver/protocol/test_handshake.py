@@ -181,6 +181,8 @@ def test_client_side_rejects_a_hub_message_as_handshake_response():
     with pytest.raises(HandshakeError, match="Expected a handshake response from the server."):
         parse_handshake_response(b'{"type":6}\x1e')
     assert parse_handshake_response(b"{}") == (None, 0)
+    with pytest.raises(HandshakeError, match="Expected 'error' to be of type String."):
+        parse_handshake_response(b'{"error":1}\x1e')
 
 
 def test_write_handshake_request_matches_the_js_client():

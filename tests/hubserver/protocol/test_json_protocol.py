@@ -339,6 +339,7 @@ class Snapshot(pydantic.BaseModel):
             id="pydantic_by_alias",
         ),
         pytest.param(frozenset({1}), "[1]", id="frozenset"),
+        pytest.param(dt.time(12, 30), '"12:30:00"', id="time"),
         pytest.param(Decimal("1.25"), "1.25", id="decimal"),
     ],
 )

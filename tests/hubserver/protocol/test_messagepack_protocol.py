@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
+from decimal import Decimal
 
 import msgpack
 import pydantic
@@ -259,6 +260,9 @@ UTC2000 = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
             id="pydantic_model",
         ),
         pytest.param(dt.date(2024, 2, 29), "2024-02-29", id="date_as_iso"),
+        pytest.param(dt.time(12, 30), "12:30:00", id="time_as_iso"),
+        pytest.param(frozenset({1}), [1], id="frozenset_as_array"),
+        pytest.param(Decimal("1.5"), 1.5, id="decimal_as_float"),
     ],
 )
 def test_values_round_trip_with_dotnet_compatible_encodings(value, decoded):

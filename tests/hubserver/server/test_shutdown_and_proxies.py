@@ -156,3 +156,17 @@ async def test_an_endless_post_body_is_refused_with_413_without_reading_it_all()
         data = await asyncio.wait_for(reader.read(), 2)
         writer.close()
     assert data.startswith(b"HTTP/1.1 413 ") and data.endswith(b"Payload Too Large")
+
+
+async def test_serve_runs_until_request_stop_then_stops_gracefully() -> None:
+    server = HubServer([make_endpoint()], None, "127.0.0.1", 0)
+    task = asyncio.ensure_future(server.serve(install_signal_handlers=False, grace=0.1))
+    for _ in range(100):
+        if server.sockets:
+            break
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient() as c:
+        assert (await c.post(f"http://127.0.0.1:{server.port}/hub/negotiate")).status_code == 200
+    server.request_stop()
+    await asyncio.wait_for(task, 2)
+    assert not server.sockets or all(s.fileno() == -1 for s in server.sockets)

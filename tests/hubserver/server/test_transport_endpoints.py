@@ -352,3 +352,31 @@ async def test_disconnect_sweep_disposes_a_long_polling_client_that_stopped_poll
             await asyncio.sleep(0.01)
         assert ep.connection_count() == 0
         assert (await c.get(f"/hub?id={token}")).status_code == 404
+
+
+async def test_data_posted_before_the_first_poll_reaches_the_application() -> None:
+    # signalrcore's long polling POSTs its handshake before its first GET.
+    EchoApp.instances.clear()
+    async with running_server([make_endpoint()]) as s, client_for(s.port) as c:
+        token = await new_token(c)
+        assert (await c.post(f"/hub?id={token}", content=b"early")).status_code == 200
+        assert (await c.get(f"/hub?id={token}")).content == b""  # first poll
+        assert (await c.get(f"/hub?id={token}")).content == b"early"  # echoed by the app
+    assert EchoApp.instances[-1].events[0] == ("data", b"early")
+
+
+async def test_sse_response_closes_the_socket_when_the_stream_ends() -> None:
+    async with running_server([make_endpoint()]) as s, client_for(s.port) as c:
+        token = await new_token(c)
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(
+            f"GET /hub?id={token} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        await c.post(f"/hub?id={token}", content=b"close")
+        data = await asyncio.wait_for(reader.read(), 2)  # EOF: the server closed the socket
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head and b"Connection: close" in head
+    assert body == b"3\r\n:\r\n\r\n0\r\n\r\n"

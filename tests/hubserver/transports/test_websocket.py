@@ -154,3 +154,18 @@ async def test_abort_drops_queued_frames() -> None:
     ws.abort()
     await tick()
     assert channel.writes == [] and channel.aborted and owner.closed == []
+
+
+async def test_a_failing_flush_does_not_stop_other_connections_from_flushing() -> None:
+    class Broken(FakeChannel):
+        def write(self, data: bytes) -> None:
+            raise RuntimeError("socket exploded")
+
+    owner = FakeOwner()
+    bad = WebSocketTransport(owner, max_message_size=10)
+    bad.attach(Broken())
+    good, _, channel = make()
+    bad.send(b"x", False)
+    good.send(b"y", False)
+    await tick()
+    assert channel.writes == [encode_frame(OP_TEXT, b"y")]

@@ -11,6 +11,11 @@ gives the message), ``"parse"`` (bytes another client sends, e.g. the JS client'
 order or a 5-element msgpack Invocation) or ``"write"`` (what we send; parsing gives other
 Python types, e.g. JSON dates come back as strings).
 
+The files are generated from the table in ``generate.py`` (``python -m
+tests.support.golden.generate``); ``js_*`` vectors are the bytes @microsoft/signalr 10.0.11
+really sends, as recorded by tests/conformance/capture_vectors.mjs (checked by
+tests/integration/test_official_clients.py).
+
 Messages are described codec-neutrally: ``{"kind": "Invocation", "target": ..., ...}`` with the
 JSON property names of §3.3 plus ``hasResult``; argument values tagged ``{"$bytes": b64}``,
 ``{"$datetime": iso}`` and ``{"$uuid": text}`` become ``bytes``/aware ``datetime``/``UUID``.

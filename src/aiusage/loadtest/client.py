@@ -1,0 +1,705 @@
+"""The load-test connections of one worker process: SignalR over WebSockets, Server-Sent
+Events and long polling (JSON or MessagePack), plus two comparison clients speaking the same
+scenario through other stacks: Engine.IO v4 / Socket.IO over WebSocket and a plain WebSocket
+(the raw reference server).
+
+WebSocket connections are bare :class:`asyncio.Protocol` objects (no task, no queue per idle
+connection: 10K of them cost a few MB in the client). SSE and long polling are inherently a
+request loop per connection, so each has one task.
+
+Every pushed message goes through :meth:`Conn.on_record`: the hub message type decides what
+happens (Invocation -> delivery; Ping -> nothing; Close -> end), and a marker
+(:func:`aiusage.loadtest.wire.make_marker`) inside it gives the sequence number (lost and
+duplicate detection) and the send time (end-to-end latency on this single machine's clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiusage.loadtest import wire
+from aiusage.loadtest.stats import LatencyHistogram, SeqTracker
+
+KEEPALIVE_S: Final = 15.0
+"""Client Ping when nothing was sent for this long (JS default, signalr-protocol.md §3.6)."""
+
+HTTP_TIMEOUT_S: Final = 30.0
+LP_POLL_TIMEOUT_S: Final = 100.0
+"""JS long-polling request timeout (§2.4); the server answers within 90 s."""
+
+MAX_ERRORS_KEPT: Final = 20
+
+
+@dataclass(slots=True)
+class ClientConfig:
+    """What a worker needs to open its connections (sent by the coordinator as JSON)."""
+
+    host: str
+    port: int
+    path: str = "/hubs/analytics"
+    kind: str = "signalr"  # signalr | socketio | raw
+    transports: list[str] = field(default_factory=lambda: ["ws"])  # per connection, cycled
+    protocol: str = "json"  # json | messagepack
+    orgs: list[str] = field(default_factory=list)  # organization of connection i: orgs[i % len]
+    tokens: dict[str, str] = field(default_factory=dict)  # org -> dashboard token
+    run_id: str = "r"
+    first_index: int = 0
+    count: int = 0
+    sources: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    concurrency: int = 200
+    connect_attempts: int = 3
+    reconnect: bool = True
+    reconnect_window_s: float = 120.0
+    keepalive_s: float = KEEPALIVE_S
+    progress_interval_s: float = 1.0
+    max_seconds: float = 3600.0
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ClientConfig:
+        """Build from the coordinator's JSON (unknown keys are refused by the dataclass)."""
+        return cls(**obj)
+
+
+class Runtime:
+    """Counters and connections of one worker; read by the progress reporter."""
+
+    def __init__(self, cfg: ClientConfig) -> None:
+        self.cfg = cfg
+        self.loop = asyncio.get_event_loop()
+        self.prefix = wire.marker_prefix(cfg.run_id)
+        self.conns: list[Conn] = []
+        self.open = 0
+        self.ready_total = 0
+        self.connect_failed = 0
+        self.disconnects = 0
+        self.reconnects = 0
+        self.reconnect_failed = 0
+        self.last_reconnect_at = 0.0
+        self.deliveries = 0
+        self.tracked = 0
+        self.duplicates = 0
+        self.server_pings = 0
+        self.closes_received = 0
+        self.hist = LatencyHistogram()  # since the last progress line
+        self.total = LatencyHistogram()
+        self.errors: list[str] = []
+        self.stopping = False
+        self.sem = asyncio.Semaphore(max(1, cfg.concurrency))
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def error(self, text: str) -> None:
+        """Keep the first few error texts for the report (never tokens: none are printed)."""
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(text[:300])
+
+    def spawn(self, coro: Any) -> None:
+        """Run a background task and keep a reference until it ends."""
+        task = self.loop.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def latency(self, t_us: int, now: float) -> None:
+        lat = now * 1e6 - t_us
+        self.hist.add(lat)
+        self.total.add(lat)
+
+
+def _query(params: dict[str, str]) -> str:
+    return urllib.parse.urlencode(params)
+
+
+async def http_call(
+    host: str,
+    port: int,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    source: str | None = None,
+    timeout: float = HTTP_TIMEOUT_S,
+) -> tuple[int, bytes]:
+    """One request on a fresh connection (``Connection: close``): (status, body).
+
+    The server closes first, so TIME_WAIT lands on the server side and the client's
+    ephemeral ports are not used up by a connect storm.
+    """
+    local = (source, 0) if source else None
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(host, port, local_addr=local), timeout
+    )
+    try:
+        writer.write(wire.http_request(method, host, port, target, headers, body, keep_alive=False))
+        resp = wire.HttpResponseReader()
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while not resp.complete:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{method} {target.split('?')[0]} timed out")
+            data = await asyncio.wait_for(reader.read(65536), left)
+            if not data:
+                resp.eof()
+                if not resp.complete:
+                    raise ConnectionError("connection closed mid-response")
+                break
+            chunks += resp.feed(data)
+        assert resp.head is not None
+        return resp.head.status, b"".join(chunks)
+    finally:
+        writer.close()
+
+
+class Conn:
+    """State shared by every connection kind: organization, sequence tracker, record handling."""
+
+    __slots__ = ("binary", "index", "last_sent", "org", "ready", "rt", "tracker", "transport_name")
+
+    def __init__(self, rt: Runtime, index: int, org: str, transport_name: str, binary: bool) -> None:
+        self.rt = rt
+        self.index = index
+        self.org = org
+        self.transport_name = transport_name
+        self.binary = binary
+        self.tracker = SeqTracker()
+        self.ready = False
+        self.last_sent = 0.0
+
+    def on_message(self, data: bytes, now: float) -> None:
+        """A pushed application message (one record): count it, check its markers."""
+        rt = self.rt
+        rt.deliveries += 1
+        if rt.prefix not in data:
+            return
+        for seq, t_us in wire.iter_markers(data, rt.prefix):
+            rt.tracked += 1
+            rt.latency(t_us, now)
+            if not self.tracker.see(seq):
+                rt.duplicates += 1
+
+    def on_record(self, record: bytes, now: float) -> bool:
+        """Handle one SignalR record; False when the server closed the connection."""
+        t = wire.record_type(record, self.binary)
+        if t == wire.INVOCATION:
+            self.on_message(record, now)
+        elif t == wire.PING:
+            self.rt.server_pings += 1
+        elif t == wire.CLOSE:
+            self.rt.closes_received += 1
+            error, _allow = wire.close_error(record, self.binary)
+            if error:
+                self.rt.error(f"server Close: {error}")
+            return False
+        return True
+
+    def headers(self) -> dict[str, str]:
+        token = self.rt.cfg.tokens.get(self.org)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def mark_ready(self) -> None:
+        rt = self.rt
+        if self.ready:
+            return
+        self.ready = True
+        rt.open += 1
+
+    def mark_lost(self, reason: str) -> None:
+        """The connection ended; unexpected unless the worker is stopping."""
+        rt = self.rt
+        if not self.ready:
+            return
+        self.ready = False
+        rt.open -= 1
+        if rt.stopping:
+            return
+        rt.disconnects += 1
+        if len(rt.errors) < MAX_ERRORS_KEPT:
+            rt.error(f"{self.transport_name} connection lost: {reason}")
+        if rt.cfg.reconnect:
+            rt.spawn(reconnect(self))
+
+    async def start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def send_ping(self) -> None:
+        """Keep-alive (WS only; SSE/LP override or skip)."""
+
+    def close(self) -> None:
+        """Stop without counting a disconnect."""
+
+
+async def negotiate(conn: Conn, source: str) -> str:
+    """POST ``{path}/negotiate?negotiateVersion=1`` (signalr-protocol.md §1.1, §1.3): the
+    ``connectionToken`` to put in ``id=``."""
+    cfg = conn.rt.cfg
+    q = _query({"negotiateVersion": "1", "organizationId": conn.org})
+    status, body = await http_call(
+        cfg.host, cfg.port, "POST", f"{cfg.path}/negotiate?{q}", conn.headers(), source=source
+    )
+    if status != 200:
+        raise ConnectionError(f"negotiate: HTTP {status} {body[:100]!r}")
+    obj = json.loads(body)
+    token = obj.get("connectionToken") or obj.get("connectionId")
+    if not isinstance(token, str):
+        raise ConnectionError("negotiate: no connection token")
+    return token
+
+
+# -- WebSocket -------------------------------------------------------------------------------
+
+
+class WsConn(Conn, asyncio.Protocol):
+    """One WebSocket connection: SignalR, Socket.IO (Engine.IO v4) or raw, per ``mode``."""
+
+    __slots__ = ("_done", "_state", "buf", "mode", "reader", "transport", "ws_key")
+
+    def __init__(self, rt: Runtime, index: int, org: str, binary: bool, mode: str) -> None:
+        Conn.__init__(self, rt, index, org, "ws" if mode == "signalr" else mode, binary)
+        self.mode = mode
+        self.transport: asyncio.Transport | None = None
+        self.reader = wire.WsReader()
+        self.buf = bytearray()
+        self._state = 0  # 0 http, 1 hub handshake, 2 open
+        self._done: asyncio.Future[None] | None = None
+        self.ws_key = ""
+
+    async def start(self) -> None:
+        cfg = self.rt.cfg
+        source = cfg.sources[self.index % len(cfg.sources)]
+        headers = self.headers()
+        if self.mode == "signalr":
+            token = await negotiate(self, source)
+            target = f"{cfg.path}?" + _query({"id": token, "organizationId": self.org})
+        elif self.mode == "socketio":
+            target = f"{cfg.path}?" + _query({"EIO": "4", "transport": "websocket", "org": self.org})
+        else:
+            target = f"{cfg.path}?" + _query({"org": self.org})
+        request, self.ws_key = wire.upgrade_request(cfg.host, cfg.port, target, headers)
+        self.reader = wire.WsReader()
+        self.buf = bytearray()
+        self._state = 0
+        self._done = self.rt.loop.create_future()
+        transport, _ = await asyncio.wait_for(
+            self.rt.loop.create_connection(lambda: self, cfg.host, cfg.port, local_addr=(source, 0)),
+            HTTP_TIMEOUT_S,
+        )
+        transport.write(request)
+        try:
+            await asyncio.wait_for(self._done, HTTP_TIMEOUT_S)
+        except BaseException:
+            transport.abort()
+            raise
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(exc)
+
+    def _opened(self) -> None:
+        self._state = 2
+        self.mark_ready()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionError(f"closed during connect: {exc!r}"))
+        self.transport = None
+        self.mark_lost(repr(exc) if exc else "closed by server")
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(wire.client_frame(opcode, payload))
+            self.last_sent = time.monotonic()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if self._state == 0:
+            self.buf += data
+            i = self.buf.find(b"\r\n\r\n")
+            if i < 0:
+                return
+            head = wire.parse_head(bytes(self.buf[:i]))
+            rest = bytes(self.buf[i + 4 :])
+            self.buf.clear()
+            if head.status != 101:
+                self._fail(ConnectionError(f"upgrade refused: HTTP {head.status}"))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            if head.headers.get("sec-websocket-accept") != wire.accept_value(self.ws_key):
+                self._fail(ConnectionError("bad Sec-WebSocket-Accept"))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            if self.mode == "signalr":
+                self._state = 1
+                opcode = wire.OP_BINARY if self.binary else wire.OP_TEXT
+                self._send(opcode, wire.handshake_request("messagepack" if self.binary else "json"))
+            elif self.mode == "raw":
+                self._opened()
+            else:
+                self._state = 1  # wait for the Engine.IO open packet
+            data = rest
+            if not data:
+                return
+        try:
+            frames = self.reader.feed(data)
+        except wire.WsFrameError as exc:
+            self.rt.error(f"ws: {exc}")
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        for op, payload in frames:
+            if op == wire.OP_PING:
+                self._send(wire.OP_PONG, payload)
+            elif op == wire.OP_CLOSE:
+                self._send(wire.OP_CLOSE, payload[:2])
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            elif op in (wire.OP_TEXT, wire.OP_BINARY):
+                if not self._on_payload(payload, now):
+                    if self.transport is not None:
+                        self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
+                        self.transport.close()
+                    return
+
+    def _on_payload(self, payload: bytes, now: float) -> bool:
+        if self.mode == "raw":
+            self.on_message(payload, now)
+            return True
+        if self.mode == "socketio":
+            return self._on_eio(payload, now)
+        if self._state == 1:
+            self.buf += payload
+            try:
+                if wire.parse_handshake_response(self.buf) is None:
+                    return True
+            except wire.HandshakeRefused as exc:
+                self._fail(ConnectionError(f"handshake refused: {exc}"))
+                return False
+            # The JS client pings right after the handshake (signalr-protocol.md §3.2 item 6).
+            self.send_ping()
+            self._opened()
+            if not self.buf:
+                return True
+            payload = bytes(self.buf)
+            self.buf.clear()
+        # One WebSocket message holds whole records (§2.2).
+        if self.binary:
+            records = wire.split_records(bytearray(payload), True)
+        else:
+            records = payload.split(wire.RS)
+            records.pop()  # the text after the last separator (empty)
+        for record in records:
+            if not self.on_record(record, now):
+                return False
+        return True
+
+    def _on_eio(self, payload: bytes, now: float) -> bool:
+        """Engine.IO v4 packets: 0 open, 2 ping -> 3 pong, 4 message (Socket.IO 0/2 inside)."""
+        if not payload:
+            return True
+        kind = payload[:1]
+        if kind == b"2":
+            self._send(wire.OP_TEXT, b"3")
+            self.rt.server_pings += 1
+        elif kind == b"0":
+            self._send(wire.OP_TEXT, b"40")  # Socket.IO CONNECT to namespace "/"
+        elif kind == b"4":
+            sio = payload[1:2]
+            if sio == b"0":
+                self._opened()
+            elif sio == b"2":
+                self.on_message(payload, now)
+            elif sio == b"4":
+                self._fail(ConnectionError(f"socket.io connect error {payload[:100]!r}"))
+                return False
+        elif kind == b"1":
+            return False
+        return True
+
+    def send_ping(self) -> None:
+        if self.mode == "signalr" and self.transport is not None:
+            self._send(wire.OP_BINARY if self.binary else wire.OP_TEXT, wire.ping_record(self.binary))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            if self.mode == "signalr" and self._state == 2:
+                close = b"\x03\x92\x07\xc0" if self.binary else b'{"type":7}\x1e'
+                self._send(wire.OP_BINARY if self.binary else wire.OP_TEXT, close)
+            self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
+            self.transport.close()
+
+
+# -- Server-Sent Events and long polling ------------------------------------------------------
+
+
+class HttpStreamConn(Conn):
+    """SSE (``GET`` text/event-stream + ``POST`` sends) or long polling (``GET`` loop + ``POST``)."""
+
+    __slots__ = ("_closing", "conn_token", "handshake_buf", "hs_done", "task", "writer")
+
+    def __init__(self, rt: Runtime, index: int, org: str, binary: bool, name: str) -> None:
+        Conn.__init__(self, rt, index, org, name, binary)
+        self.task: asyncio.Task[None] | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.conn_token = ""
+        self.handshake_buf = bytearray()
+        self.hs_done = False
+        self._closing = False
+
+    @property
+    def source(self) -> str:
+        cfg = self.rt.cfg
+        return cfg.sources[self.index % len(cfg.sources)]
+
+    def target(self, extra: dict[str, str] | None = None) -> str:
+        params = {"id": self.conn_token, "organizationId": self.org}
+        if extra:
+            params.update(extra)
+        return f"{self.rt.cfg.path}?{_query(params)}"
+
+    async def post(self, body: bytes) -> None:
+        """§2.5: POST whole records; 200 expected."""
+        cfg = self.rt.cfg
+        headers = self.headers()
+        headers["Content-Type"] = "application/octet-stream" if self.binary else "text/plain;charset=UTF-8"
+        status, resp = await http_call(
+            cfg.host, cfg.port, "POST", self.target(), headers, body, source=self.source
+        )
+        self.last_sent = time.monotonic()
+        if status != 200:
+            raise ConnectionError(f"POST: HTTP {status} {resp[:80]!r}")
+
+    def feed_records(self, data: bytes, now: float) -> bool:
+        """Bytes from the server (an SSE event or a poll body); False when closed."""
+        if not self.hs_done:
+            self.handshake_buf += data
+            if wire.parse_handshake_response(self.handshake_buf) is None:
+                return True
+            self.hs_done = True
+            data = bytes(self.handshake_buf)
+            self.handshake_buf.clear()
+            self.mark_ready()
+        if not data:
+            return True
+        for record in wire.split_records(bytearray(data), self.binary):
+            if not self.on_record(record, now):
+                return False
+        return True
+
+    async def start(self) -> None:
+        self.hs_done = False
+        self.handshake_buf.clear()
+        self._closing = False
+        self.conn_token = await negotiate(self, self.source)
+        opened: asyncio.Future[None] = self.rt.loop.create_future()
+        self.task = self.rt.loop.create_task(self.run(opened))
+        try:
+            await asyncio.wait_for(asyncio.shield(opened), HTTP_TIMEOUT_S)
+        except BaseException:
+            self.task.cancel()
+            raise
+
+    async def run(self, opened: asyncio.Future[None]) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _ended(self, opened: asyncio.Future[None], exc: BaseException | None) -> None:
+        if not opened.done():
+            opened.set_exception(exc or ConnectionError("closed during connect"))
+        elif not self._closing:
+            self.mark_lost(repr(exc) if exc else "closed by server")
+        else:
+            self.mark_lost("closing")
+
+    def close(self) -> None:
+        self._closing = True
+        if self.writer is not None:
+            self.writer.close()
+        if self.task is not None:
+            self.task.cancel()
+
+
+class SseConn(HttpStreamConn):
+    """Server-Sent Events: one streaming GET; handshake and pings by POST (§2.3)."""
+
+    __slots__ = ()
+
+    def __init__(self, rt: Runtime, index: int, org: str) -> None:
+        # SSE carries Text only: JSON even in a messagepack run (§2.3, §4).
+        super().__init__(rt, index, org, False, "sse")
+
+    async def run(self, opened: asyncio.Future[None]) -> None:
+        cfg = self.rt.cfg
+        exc: BaseException | None = None
+        try:
+            reader, self.writer = await asyncio.open_connection(
+                cfg.host, cfg.port, local_addr=(self.source, 0)
+            )
+            headers = self.headers()
+            headers["Accept"] = "text/event-stream"
+            self.writer.write(wire.http_request("GET", cfg.host, cfg.port, self.target(), headers))
+            resp = wire.HttpResponseReader()
+            sse = wire.SseReader()
+            posted = False
+            deadline = time.monotonic() + cfg.max_seconds
+            while time.monotonic() < deadline:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                pieces = resp.feed(data)
+                assert resp.head is not None or not pieces
+                if resp.head is not None and resp.head.status != 200:
+                    raise ConnectionError(f"SSE GET: HTTP {resp.head.status}")
+                if resp.head is not None and not posted:
+                    # The stream is open (the server flushed ':\r\n'): send the handshake.
+                    posted = True
+                    await self.post(wire.handshake_request("json"))
+                now = time.time()
+                for piece in pieces:
+                    for event in sse.feed(piece):
+                        if not self.feed_records(event, now):
+                            return
+                        if self.hs_done and not opened.done():
+                            opened.set_result(None)
+                if resp.complete:
+                    break
+        except asyncio.CancelledError:
+            exc = ConnectionError("cancelled")
+        except Exception as e:
+            exc = e
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            self._ended(opened, exc)
+
+    def send_ping(self) -> None:
+        self.rt.spawn(self._ping())
+
+    async def _ping(self) -> None:
+        try:
+            await self.post(wire.JSON_PING)
+        except Exception as exc:
+            self.rt.error(f"sse ping: {exc!r}")
+
+
+class LpConn(HttpStreamConn):
+    """Long polling: GET loop on one keep-alive socket, POST for the handshake (§2.4)."""
+
+    __slots__ = ()
+
+    def __init__(self, rt: Runtime, index: int, org: str, binary: bool) -> None:
+        super().__init__(rt, index, org, binary, "lp")
+
+    async def run(self, opened: asyncio.Future[None]) -> None:
+        cfg = self.rt.cfg
+        exc: BaseException | None = None
+        try:
+            reader, self.writer = await asyncio.open_connection(
+                cfg.host, cfg.port, local_addr=(self.source, 0)
+            )
+            resp = wire.HttpResponseReader()
+            first = True
+            deadline = time.monotonic() + cfg.max_seconds
+            while time.monotonic() < deadline:
+                target = self.target({"_": str(int(time.time() * 1000))})
+                self.writer.write(
+                    wire.http_request("GET", cfg.host, cfg.port, target, self.headers())
+                )
+                resp.next_response()
+                chunks: list[bytes] = []
+                poll_end = time.monotonic() + LP_POLL_TIMEOUT_S
+                while not resp.complete:
+                    data = await asyncio.wait_for(reader.read(65536), poll_end - time.monotonic())
+                    if not data:
+                        resp.eof()
+                        if not resp.complete:
+                            raise ConnectionError("poll connection closed")
+                        break
+                    chunks += resp.feed(data)
+                assert resp.head is not None
+                status = resp.head.status
+                if status == 204:
+                    return  # the connection is over (§2.4)
+                if status != 200:
+                    raise ConnectionError(f"poll: HTTP {status}")
+                if first:
+                    # First poll returns at once and starts the connection: now handshake.
+                    first = False
+                    await self.post(wire.handshake_request("messagepack" if self.binary else "json"))
+                    continue
+                if not self.feed_records(b"".join(chunks), time.time()):
+                    return
+                if self.hs_done and not opened.done():
+                    opened.set_result(None)
+        except asyncio.CancelledError:
+            exc = ConnectionError("cancelled")
+        except Exception as e:
+            exc = e
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            self._ended(opened, exc)
+
+
+# -- opening and re-opening ------------------------------------------------------------------
+
+
+def make_conn(rt: Runtime, index: int) -> Conn:
+    """The connection object for global connection ``index`` (transport cycled)."""
+    cfg = rt.cfg
+    org = cfg.orgs[index % len(cfg.orgs)]
+    binary = cfg.protocol == "messagepack"
+    if cfg.kind != "signalr":
+        return WsConn(rt, index, org, False, cfg.kind)
+    transport = cfg.transports[index % len(cfg.transports)]
+    if transport == "sse":
+        return SseConn(rt, index, org)
+    if transport == "lp":
+        return LpConn(rt, index, org, binary)
+    return WsConn(rt, index, org, binary, "signalr")
+
+
+async def open_conn(conn: Conn, attempts: int) -> bool:
+    """Connect with up to ``attempts`` tries (jittered back-off); False when all failed."""
+    rt = conn.rt
+    for attempt in range(max(1, attempts)):
+        if rt.stopping:
+            return False
+        async with rt.sem:
+            try:
+                await conn.start()
+                return True
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    rt.error(f"{conn.transport_name} connect: {exc!r}")
+        await asyncio.sleep(min(2.0, 0.1 * (2**attempt)) + random.random() * 0.2)
+    return False
+
+
+async def reconnect(conn: Conn) -> None:
+    """Automatic reconnect after an unexpected loss, bounded by ``reconnect_window_s``."""
+    rt = conn.rt
+    deadline = time.monotonic() + rt.cfg.reconnect_window_s
+    delay = 0.0
+    while not rt.stopping and time.monotonic() < deadline:
+        await asyncio.sleep(delay + random.random() * 0.1)
+        async with rt.sem:
+            try:
+                await conn.start()
+            except Exception:
+                delay = min(2.0, delay * 2 or 0.25)
+                continue
+        rt.reconnects += 1
+        rt.last_reconnect_at = time.time()
+        return
+    rt.reconnect_failed += 1
