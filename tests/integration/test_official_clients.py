@@ -377,11 +377,14 @@ async def test_pysignalr_invokes_streams_uploads_and_receives_pushes(server, pro
 # --- signalrcore -------------------------------------------------------------------------------
 
 
-# signalrcore's long polling POSTs the handshake before its first poll. ASP.NET Core accepts
-# that (the bytes wait in the application pipe until the poll starts the transport); our
-# endpoint answers 400 "The connection has not started a transport." (connections/endpoint.py).
-_POST_BEFORE_POLL = pytest.mark.xfail(
-    reason="endpoint refuses a POST before the first long poll (signalrcore sends one)",
+# signalrcore 1.0.2's long-polling client extracts only the FIRST record of each poll response
+# (long_polling_client.py `_append` splits at the first 0x1E and keeps the rest buffered until
+# another response arrives). Our long poll answers with everything pending, as .NET does when
+# several records are queued, so the hub's first push (sent right after the handshake reply)
+# waits in signalrcore's buffer until the next poll ends. A client bug, not a server one: the
+# JS client and the spec (TransportProtocols.md: a poll returns all pending messages) agree.
+_SIGNALRCORE_LP_ONE_RECORD_PER_POLL = pytest.mark.xfail(
+    reason="signalrcore 1.0.2 long polling parses one record per poll response (client bug)",
     strict=True,
 )
 
@@ -391,9 +394,9 @@ def _signalrcore_cases() -> list[Any]:
         pytest.param("web_sockets", "json", id="WebSockets-json"),
         pytest.param("web_sockets", "messagepack", id="WebSockets-messagepack"),
         pytest.param("server_sent_events", "json", id="ServerSentEvents-json"),
-        pytest.param("long_polling", "json", id="LongPolling-json", marks=_POST_BEFORE_POLL),
+        pytest.param("long_polling", "json", id="LongPolling-json", marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL),
         pytest.param(
-            "long_polling", "messagepack", id="LongPolling-messagepack", marks=_POST_BEFORE_POLL
+            "long_polling", "messagepack", id="LongPolling-messagepack", marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL
         ),
     ]
 

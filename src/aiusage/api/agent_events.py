@@ -188,11 +188,22 @@ _COMMON = {"eventId": _ID, "occurredAt": _TS, "userId": _ID}
 
 
 def _event_schema(kind: str, required: list[str], fields: dict[str, Any]) -> dict[str, Any]:
+    # Optional fields may also be null (agents serialise "no session" as null).
+    optional = {
+        name: {**schema, "type": [schema["type"], "null"]}
+        for name, schema in fields.items()
+        if name not in required
+    }
     return {
         "type": "object",
         "title": kind,
         "required": ["eventId", "type", "occurredAt", "userId", *required],
-        "properties": {"type": {"type": "string", "const": kind}, **_COMMON, **fields},
+        "properties": {
+            "type": {"type": "string", "const": kind},
+            **_COMMON,
+            **fields,
+            **optional,
+        },
     }
 
 

@@ -8,6 +8,7 @@ given and includes every router module that exists:
 module                          endpoints
 ==============================  =====================================================
 ``aiusage.api.agent_events``    ``POST /api/agent/events``
+``aiusage.api.agent_devices``   ``POST /api/agent/enroll``, device tokens, ``/api/agents``
 ``aiusage.api.sessions``        ``GET /api/sessions``
 ``aiusage.api.dashboard``       ``GET /api/dashboard``
 ``aiusage.api.exports``         ``POST /api/exports``, ``GET /api/exports/{id}``...
@@ -51,6 +52,7 @@ log = logging.getLogger("aiusage.api")
 ROUTER_MODULES = (
     "aiusage.api.auth_routes",
     "aiusage.api.agent_events",
+    "aiusage.api.agent_devices",
     "aiusage.api.sessions",
     "aiusage.api.dashboard",
     "aiusage.api.exports",

@@ -101,8 +101,12 @@ async def list_sessions(
     scope: TenantScope = Depends(_dashboard_tenant),
     user_id: str | None = Query(None, alias="userId", min_length=1, max_length=64),
     tool: str | None = Query(None, min_length=1, max_length=64),
-    start_from: str | None = Query(None, alias="from", max_length=40),
-    start_to: str | None = Query(None, alias="to", max_length=40),
+    start_from: str | None = Query(
+        None, alias="from", max_length=40, json_schema_extra={"format": "date-time"}
+    ),
+    start_to: str | None = Query(
+        None, alias="to", max_length=40, json_schema_extra={"format": "date-time"}
+    ),
     cursor: str | None = Query(None, max_length=400),
     limit: int = Query(100, ge=1, le=MAX_PAGE_SIZE),
 ) -> SessionPageModel:

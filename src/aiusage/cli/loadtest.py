@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from aiusage.cli.common import add_store_options
 from aiusage.errors import AiUsageError
@@ -39,13 +40,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--url", default="http://127.0.0.1:8080/hubs/analytics", help="hub URL (loopback only)")
+    p.add_argument(
+        "--url", default="http://127.0.0.1:8080/hubs/analytics", help="hub URL (loopback only)"
+    )
     p.add_argument("--connections", type=int, required=True, help="dashboard connections to hold")
     p.add_argument("--orgs", type=int, default=1, help="organizations the connections spread over")
     p.add_argument("--transport", choices=TRANSPORT_CHOICES, default="ws")
     p.add_argument("--protocol", choices=PROTOCOL_CHOICES, default="json")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of agent traffic")
-    p.add_argument("--event-rate", type=float, default=10.0, help="agent events per second (0: idle)")
+    p.add_argument(
+        "--event-rate", type=float, default=10.0, help="agent events per second (0: idle)"
+    )
     p.add_argument("--report", default=None, help="directory for report.json, summary.md, *.png")
     p.add_argument("--token-file", default=None, help="tokens to use instead of minting them")
     p.add_argument(
@@ -55,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--sources", type=int, default=2, help="source addresses 127.0.0.x per worker")
     p.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per worker")
     p.add_argument("--keepalive", type=float, default=15.0, help="client ping interval (0: off)")
-    p.add_argument("--server-pid", type=int, action="append", default=[], help="server pid(s) to sample")
+    p.add_argument(
+        "--server-pid", type=int, action="append", default=[], help="server pid(s) to sample"
+    )
     p.add_argument("--label", default="", help="name shown in the report")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(p)
@@ -80,7 +87,9 @@ def build_config(args: argparse.Namespace) -> LoadTestConfig:
         except (OSError, ValueError) as exc:
             raise LoadTestError(f"--token-file: {exc}") from exc
         if args.event_rate > 0 and set(agent) != set(orgs):
-            raise LoadTestError("--token-file needs an 'agent' token per organization for --event-rate > 0")
+            raise LoadTestError(
+                "--token-file needs an 'agent' token per organization for --event-rate > 0"
+            )
     else:
         orgs = org_ids(args.orgs)
         ttl = int(args.duration + max(600, args.connections / 10) + 600)
@@ -129,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if d["lost"] == 0 and report["result"]["connections"]["failed"] == 0 else 3
 
 
-def _run_loop(cfg: LoadTestConfig) -> dict[str, object]:
+def _run_loop(cfg: LoadTestConfig) -> dict[str, Any]:
     try:
         import uvloop
 

@@ -1,17 +1,22 @@
 """``aiusage user create --email E --org O --role R [--password P]`` (issue 4).
 
 Without ``--password`` the user has no password and cannot log in to the dashboard (employees
-reported by agents, or users of an external identity provider).
+reported by agents, or users of an external identity provider). When a Redis backplane is
+configured (``--redis-url`` / ``AIUSAGE_REDIS_URL``), UserJoined is published to the
+organization's live dashboards through it (seed event table: UserJoined, source Auth).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import datetime
 
 from aiusage.auth.passwords import hash_password
 from aiusage.cli.common import add_store_options
-from aiusage.cli.migrate import run_with_database
+from aiusage.cli.migrate import run_with_database, settings_from_args
 from aiusage.domain.organizations import ROLES
+from aiusage.settings import Settings
 from aiusage.store.database import Database
 from aiusage.store.repositories import UserRepository
 
@@ -27,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--role", required=True, choices=ROLES, help="role")
     create.add_argument("--password", help="password for dashboard login (argon2-hashed)")
     create.add_argument("--id", dest="user_id", help="user id (default: generated)")
+    create.add_argument(
+        "--redis-url",
+        default=None,
+        help="publish UserJoined through this backplane (env AIUSAGE_REDIS_URL)",
+    )
     add_store_options(create)
     create.set_defaults(func=_create)
 
@@ -51,9 +61,30 @@ def _create(args: argparse.Namespace) -> int:
             )
         note = "" if password_hash else " (no password: cannot log in)"
         print(f"created user {user.id} <{user.email}> in {user.org_id} as {user.role}{note}")
+        redis_url = args.redis_url or settings_from_args(args).redis_url
+        if redis_url:
+            await _publish_user_joined(redis_url, user.org_id, user.id, user.email, user.created_at)
         return 0
 
     return run_with_database(args, "aiusage user create", work)
+
+
+async def _publish_user_joined(
+    redis_url: str, org_id: str, user_id: str, email: str | None, created_at: datetime
+) -> None:
+    from aiusage.platform import HUB_NAME
+    from aiusage.realtime.publisher import EventPublisher
+    from hubserver import HubContext, RedisPublisher
+
+    settings = Settings.from_env()
+    backplane = RedisPublisher(redis_url, channel_prefix=settings.channel_prefix, hub_name=HUB_NAME)
+    try:
+        await backplane.start()
+        await EventPublisher(HubContext(backplane)).user_joined(org_id, user_id, email, created_at)
+    except Exception as exc:  # the user exists; a missed live notice is not an error
+        print(f"note: UserJoined not published ({type(exc).__name__})", file=sys.stderr)
+    finally:
+        await backplane.stop()
 
 
 def _list(args: argparse.Namespace) -> int:

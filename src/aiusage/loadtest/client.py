@@ -123,7 +123,7 @@ async def http_call(
     body: bytes = b"",
     *,
     source: str | None = None,
-    timeout: float = HTTP_TIMEOUT_S,
+    limit_s: float = HTTP_TIMEOUT_S,
 ) -> tuple[int, bytes]:
     """One request on a fresh connection (``Connection: close``): (status, body).
 
@@ -132,13 +132,13 @@ async def http_call(
     """
     local = (source, 0) if source else None
     reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, local_addr=local), timeout
+        asyncio.open_connection(host, port, local_addr=local), limit_s
     )
     try:
         writer.write(wire.http_request(method, host, port, target, headers, body, keep_alive=False))
         resp = wire.HttpResponseReader()
         chunks: list[bytes] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_s
         while not resp.complete:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -161,7 +161,9 @@ class Conn:
 
     __slots__ = ("binary", "index", "last_sent", "org", "ready", "rt", "tracker", "transport_name")
 
-    def __init__(self, rt: Runtime, index: int, org: str, transport_name: str, binary: bool) -> None:
+    def __init__(
+        self, rt: Runtime, index: int, org: str, transport_name: str, binary: bool
+    ) -> None:
         self.rt = rt
         self.index = index
         self.org = org
@@ -277,7 +279,9 @@ class WsConn(Conn, asyncio.Protocol):
             token = await negotiate(self, source)
             target = f"{cfg.path}?" + _query({"id": token, "organizationId": self.org})
         elif self.mode == "socketio":
-            target = f"{cfg.path}?" + _query({"EIO": "4", "transport": "websocket", "org": self.org})
+            target = f"{cfg.path}?" + _query(
+                {"EIO": "4", "transport": "websocket", "org": self.org}
+            )
         else:
             target = f"{cfg.path}?" + _query({"org": self.org})
         request, self.ws_key = wire.upgrade_request(cfg.host, cfg.port, target, headers)
@@ -286,7 +290,9 @@ class WsConn(Conn, asyncio.Protocol):
         self._state = 0
         self._done = self.rt.loop.create_future()
         transport, _ = await asyncio.wait_for(
-            self.rt.loop.create_connection(lambda: self, cfg.host, cfg.port, local_addr=(source, 0)),
+            self.rt.loop.create_connection(
+                lambda: self, cfg.host, cfg.port, local_addr=(source, 0)
+            ),
             HTTP_TIMEOUT_S,
         )
         transport.write(request)
@@ -365,12 +371,11 @@ class WsConn(Conn, asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.close()
                 return
-            elif op in (wire.OP_TEXT, wire.OP_BINARY):
-                if not self._on_payload(payload, now):
-                    if self.transport is not None:
-                        self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
-                        self.transport.close()
-                    return
+            elif op in (wire.OP_TEXT, wire.OP_BINARY) and not self._on_payload(payload, now):
+                if self.transport is not None:
+                    self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
+                    self.transport.close()
+                return
 
     def _on_payload(self, payload: bytes, now: float) -> bool:
         if self.mode == "raw":
@@ -399,10 +404,7 @@ class WsConn(Conn, asyncio.Protocol):
         else:
             records = payload.split(wire.RS)
             records.pop()  # the text after the last separator (empty)
-        for record in records:
-            if not self.on_record(record, now):
-                return False
-        return True
+        return all(self.on_record(record, now) for record in records)
 
     def _on_eio(self, payload: bytes, now: float) -> bool:
         """Engine.IO v4 packets: 0 open, 2 ping -> 3 pong, 4 message (Socket.IO 0/2 inside)."""
@@ -429,7 +431,9 @@ class WsConn(Conn, asyncio.Protocol):
 
     def send_ping(self) -> None:
         if self.mode == "signalr" and self.transport is not None:
-            self._send(wire.OP_BINARY if self.binary else wire.OP_TEXT, wire.ping_record(self.binary))
+            self._send(
+                wire.OP_BINARY if self.binary else wire.OP_TEXT, wire.ping_record(self.binary)
+            )
 
     def close(self) -> None:
         if self.transport is not None:
@@ -444,7 +448,8 @@ class WsConn(Conn, asyncio.Protocol):
 
 
 class HttpStreamConn(Conn):
-    """SSE (``GET`` text/event-stream + ``POST`` sends) or long polling (``GET`` loop + ``POST``)."""
+    """SSE (``GET`` text/event-stream + ``POST`` sends) or long polling (``GET`` loop +
+    ``POST``)."""
 
     __slots__ = ("_closing", "conn_token", "handshake_buf", "hs_done", "task", "writer")
 
@@ -472,7 +477,9 @@ class HttpStreamConn(Conn):
         """§2.5: POST whole records; 200 expected."""
         cfg = self.rt.cfg
         headers = self.headers()
-        headers["Content-Type"] = "application/octet-stream" if self.binary else "text/plain;charset=UTF-8"
+        headers["Content-Type"] = (
+            "application/octet-stream" if self.binary else "text/plain;charset=UTF-8"
+        )
         status, resp = await http_call(
             cfg.host, cfg.port, "POST", self.target(), headers, body, source=self.source
         )
@@ -635,7 +642,9 @@ class LpConn(HttpStreamConn):
                 if first:
                     # First poll returns at once and starts the connection: now handshake.
                     first = False
-                    await self.post(wire.handshake_request("messagepack" if self.binary else "json"))
+                    await self.post(
+                        wire.handshake_request("messagepack" if self.binary else "json")
+                    )
                     continue
                 if not self.feed_records(b"".join(chunks), time.time()):
                     return

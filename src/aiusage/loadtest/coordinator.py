@@ -55,12 +55,18 @@ def parse_target(url: str) -> tuple[str, int, str]:
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "ws"):
-        raise LoadTestError(f"unsupported URL scheme {parts.scheme!r}: use http://127.0.0.1:PORT/...")
+        raise LoadTestError(
+            f"unsupported URL scheme {parts.scheme!r}: use http://127.0.0.1:PORT/..."
+        )
     host = parts.hostname or ""
     if host == "localhost":
         host = "127.0.0.1"
     octets = host.split(".")
-    if not (len(octets) == 4 and octets[0] == "127" and all(o.isdigit() and int(o) < 256 for o in octets)):
+    if not (
+        len(octets) == 4
+        and octets[0] == "127"
+        and all(o.isdigit() and int(o) < 256 for o in octets)
+    ):
         raise LoadTestError(
             f"refusing target host {host!r}: the load tester only targets loopback "
             "(127.0.0.0/8 or localhost)"
@@ -113,6 +119,36 @@ class WorkerHandle:
     final: dict[str, Any] | None = None
     pending_hist: list[LatencyHistogram] = field(default_factory=list)
     reader_task: asyncio.Task[None] | None = None
+
+
+def delivery_accounting(
+    finals: list[dict[str, Any]], expected: dict[str, int]
+) -> dict[str, Any]:
+    """Merge the workers' per-organization rows ``[connections, distinct, duplicates]``.
+
+    Every connection open when the events started should receive each of its organization's
+    accepted events exactly once: expected = sum(connections x accepted events), lost =
+    expected - distinct received (never negative: an event whose POST failed on our side may
+    still have been applied and pushed).
+    """
+    exp = dist = dups = conns = 0
+    transports: dict[str, int] = {}
+    for f in finals:
+        for org, (n, d, k) in f["orgs"].items():
+            exp += n * expected.get(org, 0)
+            dist += d
+            dups += k
+            conns += n
+        for name, count in f.get("transports", {}).items():
+            transports[name] = transports.get(name, 0) + count
+    return {
+        "expected": exp,
+        "received": dist,
+        "lost": max(0, exp - dist),
+        "duplicates": dups,
+        "connections": conns,
+        "transports": transports,
+    }
 
 
 class Coordinator:
@@ -247,7 +283,6 @@ class Coordinator:
     async def wait_connected(self) -> None:
         """Phase 1: until every worker finished its connect phase (bounded)."""
         self.phase = "connect"
-        start = self.clock()
         deadline = time.monotonic() + self._connect_timeout()
         while time.monotonic() < deadline:
             if all(h.connected is not None for h in self.workers):
@@ -256,10 +291,11 @@ class Coordinator:
                 raise LoadTestError("a worker process died during the connect phase")
             await asyncio.sleep(0.1)
         else:
-            raise LoadTestError(f"connect phase did not finish within {self._connect_timeout():.0f} s")
+            raise LoadTestError(
+                f"connect phase did not finish within {self._connect_timeout():.0f} s"
+            )
         self.connect_s = max(float(h.connected["connect_s"]) for h in self.workers if h.connected)
         self.phases["connected"] = self.clock() - self.t0
-        del start
 
     # -- server sampling and the timeline ---------------------------------------------------
 
@@ -268,7 +304,7 @@ class Coordinator:
         if s is not None:
             return s.rss_bytes, s.cpu_seconds
         try:
-            status, body = await http_call(self.host, self.port, "GET", "/metrics", {}, timeout=5)
+            status, body = await http_call(self.host, self.port, "GET", "/metrics", {}, limit_s=5)
         except (OSError, TimeoutError):
             return None
         if status != 200:
@@ -301,7 +337,7 @@ class Coordinator:
         }
         prev = self._last_tick_counts or counts
         dt = max(1e-6, now - prev.get("t", now - 1.0))
-        row = {
+        row: dict[str, Any] = {
             "t": round(now - self.t0, 3),
             "phase": self.phase,
             "open": self._sum("open"),
@@ -387,7 +423,7 @@ class Coordinator:
         }
         t = time.monotonic()
         try:
-            status, resp = await http_call(host, port, "POST", path, headers, body, timeout=30)
+            status, resp = await http_call(host, port, "POST", path, headers, body, limit_s=30)
         except (OSError, TimeoutError) as exc:
             status, resp = 0, repr(exc).encode()
         finally:
@@ -498,26 +534,21 @@ class Coordinator:
         cfg = self.cfg
         finals = [h.final for h in self.workers if h.final is not None]
         total = LatencyHistogram.merged(LatencyHistogram.from_json(f["total"]) for f in finals)
-        expected_deliveries = 0
-        distinct = 0
-        duplicates = 0
-        measured_conns = 0
-        transports: dict[str, int] = {}
-        for f in finals:
-            for org, (conns, dist, dups) in f["orgs"].items():
-                expected_deliveries += conns * self.expected.get(org, 0)
-                distinct += dist
-                duplicates += dups
-                measured_conns += conns
-            for name, n in f.get("transports", {}).items():
-                transports[name] = transports.get(name, 0) + n
-        lost = max(0, expected_deliveries - distinct)
+        acc = delivery_accounting(finals, self.expected)
+        expected_deliveries = acc["expected"]
+        distinct = acc["received"]
+        duplicates = acc["duplicates"]
+        lost = acc["lost"]
+        measured_conns = acc["connections"]
+        transports = acc["transports"]
 
         def fsum(key: str) -> int:
             return sum(int(f.get(key, 0)) for f in finals)
 
         connected = measured_conns
-        events_window = (self.phases.get("events_end", 0.0) - self.phases.get("events_start", 0.0)) or cfg.duration
+        events_window = (
+            self.phases.get("events_end", 0.0) - self.phases.get("events_start", 0.0)
+        ) or cfg.duration
         rows = [r for r in self.timeline if r["phase"] in ("events", "drain")]
         peak_dps = max((r["deliveries_per_s"] for r in rows), default=0.0)
         cpu_rows = [r["server_cpu_pct"] for r in rows if r["server_cpu_pct"] is not None]
@@ -534,7 +565,9 @@ class Coordinator:
                 "connected": connected,
                 "failed": fsum("connect_failed"),
                 "connect_s": round(self.connect_s, 3) if self.connect_s else None,
-                "connect_rate_per_s": round(connected / self.connect_s, 1) if self.connect_s else None,
+                "connect_rate_per_s": round(connected / self.connect_s, 1)
+                if self.connect_s
+                else None,
                 "unexpected_disconnects": fsum("disconnects"),
                 "reconnects": fsum("reconnects"),
                 "reconnect_failed": fsum("reconnect_failed"),

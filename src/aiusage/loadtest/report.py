@@ -31,6 +31,9 @@ def markdown(report: dict[str, Any]) -> str:
     d = r["delivery"]
     lat = r["latency_ms"]
     srv = r["server"]
+    transports = ", ".join(f"{k} {v:,}" for k, v in sorted(conn["transports"].items())) or "-"
+    if c["protocol"] == "messagepack" and conn["transports"].get("sse"):
+        transports += " (SSE carries Text only: its connections use JSON)"
     lines = [
         f"# Load test {c.get('label') or c['run_id']}",
         "",
@@ -44,9 +47,11 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|",
         f"| connections held | {_fmt(conn['connected'])} of {_fmt(conn['requested'])} "
         f"({_fmt(conn['failed'])} failed) |",
-        f"| transports | {', '.join(f'{k} {v:,}' for k, v in sorted(conn['transports'].items())) or '-'} |",
-        f"| connect time / rate | {_fmt(conn['connect_s'], ' s')} / {_fmt(conn['connect_rate_per_s'], ' conn/s')} |",
-        f"| unexpected disconnects / reconnects | {_fmt(conn['unexpected_disconnects'])} / {_fmt(conn['reconnects'])} |",
+        f"| transports | {transports} |",
+        f"| connect time / rate | {_fmt(conn['connect_s'], ' s')} / "
+        f"{_fmt(conn['connect_rate_per_s'], ' conn/s')} |",
+        f"| unexpected disconnects / reconnects | {_fmt(conn['unexpected_disconnects'])} / "
+        f"{_fmt(conn['reconnects'])} |",
         f"| agent events sent (failed) | {_fmt(ev['sent'])} ({_fmt(ev['failed'])}), "
         f"{_fmt(ev['rate_achieved_per_s'])}/s achieved |",
         f"| messages expected / received | {_fmt(d['expected'])} / {_fmt(d['received'])} |",
@@ -57,8 +62,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_fmt(lat['p99'])} / {_fmt(lat['max'])} ms |",
         f"| REST POST latency p50 / p99 | {_fmt(ev['post_latency_ms']['p50'])} / "
         f"{_fmt(ev['post_latency_ms']['p99'])} ms |",
-        f"| server RSS before / idle / peak | {_fmt(srv['rss_before_mb'])} / {_fmt(srv['rss_idle_mb'])} / "
-        f"{_fmt(srv['rss_peak_mb'])} MB ({srv['source']}) |",
+        f"| server RSS before / idle / peak | {_fmt(srv['rss_before_mb'])} / "
+        f"{_fmt(srv['rss_idle_mb'])} / {_fmt(srv['rss_peak_mb'])} MB ({srv['source']}) |",
         f"| server memory per idle connection | {_fmt(srv['kb_per_conn_idle'], ' KB')} |",
         f"| server CPU during events (mean) | {_fmt(srv['cpu_pct_mean_events'], ' %')} |",
         "",
@@ -91,7 +96,9 @@ def plot(report: dict[str, Any], out: Path) -> list[Path]:
         ax.plot(xs, ys, style, label=key)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("end-to-end latency (ms)")
-    ax.set_title(f"Latency per second - {report['config'].get('label') or report['config']['run_id']}")
+    ax.set_title(
+        f"Latency per second - {report['config'].get('label') or report['config']['run_id']}"
+    )
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -109,8 +116,13 @@ def plot(report: dict[str, Any], out: Path) -> list[Path]:
     ax2.plot(t, [row["deliveries_per_s"] for row in tl], label="deliveries/s", color="tab:orange")
     rss = [row["server_rss_mb"] for row in tl]
     if any(v is not None for v in rss):
-        ax2.plot(t, [v if v is not None else float("nan") for v in rss], ":", label="server RSS MB",
-                 color="tab:green")
+        ax2.plot(
+            t,
+            [v if v is not None else float("nan") for v in rss],
+            ":",
+            label="server RSS MB",
+            color="tab:green",
+        )
     ax2.set_ylabel("deliveries/s, server RSS (MB)")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()

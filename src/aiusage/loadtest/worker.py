@@ -36,7 +36,6 @@ def progress(rt: Runtime, kind: str = "progress") -> dict[str, Any]:
         "kind": kind,
         "t": time.time(),
         "open": rt.open,
-        "ready_total": sum(1 for c in rt.conns if c.tracker is not None and c.ready),
         "connect_failed": rt.connect_failed,
         "disconnects": rt.disconnects,
         "reconnects": rt.reconnects,
@@ -120,7 +119,9 @@ async def run(cfg: ClientConfig, commands: asyncio.StreamReader | None) -> dict[
     try:
         if commands is not None:
             while True:
-                cmd = await asyncio.wait_for(_commands(commands), max(0.1, deadline - time.monotonic()))
+                cmd = await asyncio.wait_for(
+                    _commands(commands), max(0.1, deadline - time.monotonic())
+                )
                 if cmd in ("stop", "eof"):
                     break
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 """How long a SQLite writer waits for another process's write lock before failing."""
 
 _BEGIN_MODE_OPTION = "aiusage_sqlite_begin"
+_SCHEMA_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MIGRATE_LOCK = 0x61697573616765  # "aiusage": PostgreSQL advisory lock key for migrations
 
 
@@ -48,6 +50,9 @@ class Database:
 
     def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
         parsed = make_url(url)
+        if schema is not None and not _SCHEMA_RE.fullmatch(schema):
+            # The name is interpolated into DDL (identifiers cannot be bound parameters).
+            raise ConfigurationError("database schema must be a plain SQL identifier")
         self.url = url
         self.schema = schema
         kwargs: dict[str, Any] = {"echo": echo}
@@ -127,9 +132,6 @@ class Database:
         from aiusage.store.migrate import upgrade_head  # alembic import is slow: lazy
 
         try:
-            if self.dialect == "postgresql" and self.schema:
-                async with self.engine.begin() as conn:
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
             # Several processes (serve --workers N) may start at once: serialize them so the
             # second one sees the first one's tables instead of racing to create them.
             if self.dialect == "sqlite":
@@ -140,6 +142,8 @@ class Database:
                     await conn.execute(
                         text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK}
                     )
+                    if self.schema:
+                        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                     await conn.run_sync(upgrade_head)
         except OSError as exc:
             raise StoreError(f"database unreachable: {exc}") from exc

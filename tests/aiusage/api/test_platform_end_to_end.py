@@ -105,3 +105,33 @@ async def test_readyz_and_login_work_through_the_real_server(platform) -> None:
         token = login.json()["token"]
         sessions = await http.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
         assert sessions.status_code == 200 and sessions.json()["items"] == []
+
+
+@pytest.mark.integration
+async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(tmp_path, monkeypatch) -> None:
+    import uuid
+
+    from aiusage.cli import main
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("AIUSAGE_CHANNEL_PREFIX", prefix)
+    monkeypatch.delenv("AIUSAGE_DATABASE_URL", raising=False)
+    p = await Platform.create(Settings(data_dir=tmp_path, port=0, access_log=False,
+                                       redis_url="redis://127.0.0.1:6379/0", channel_prefix=prefix))
+    async with p.db.write() as conn:
+        await OrganizationRepository().create(conn, "a", "A")
+    await p.start()
+    try:
+        ws = await _connect(p.base_url, p.issuer.issue("admin-a", "a", "Admin"), "a")
+        try:
+            code = await asyncio.to_thread(main, [
+                "user", "create", "--email", "new@a.test", "--org", "a", "--role", "Manager",
+                "--data-dir", str(tmp_path), "--redis-url", "redis://127.0.0.1:6379/0"])
+            assert code == 0
+            got = await _invocations(ws, lambda t: t == "UserJoined")
+            joined = dict(got)["UserJoined"][0]
+            assert joined["email"] == "new@a.test" and joined["organizationId"] == "a"
+        finally:
+            await ws.close()
+    finally:
+        await p.stop(grace=1.0)

@@ -98,3 +98,25 @@ def test_enroll_code_create_prints_a_code_that_redeems_once(tmp_path, capsys) ->
     assert asyncio.run(redeem()).org_id == "acme"
     code, _, err = run(capsys, "enroll-code", "create", "--org", "ghost", "--data-dir", d)
     assert code == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+def test_commands_act_on_postgresql_with_database_url(tmp_path, capsys, monkeypatch) -> None:
+    import uuid
+
+    from support.database import POSTGRES_URL, drop_schema
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("AIUSAGE_DATABASE_SCHEMA", schema)
+    try:
+        common = ["--data-dir", str(tmp_path), "--database-url", POSTGRES_URL]
+        assert run(capsys, "migrate", *common)[1].strip() == "database at revision 0001 (postgresql)"
+        assert run(capsys, "org", "create", "--id", "pg", "--name", "On PG", *common)[0] == 0
+        assert run(capsys, "user", "create", "--email", "a@pg.test", "--org", "pg", "--role",
+                   "Admin", *common)[0] == 0
+        code, out, _ = run(capsys, "org", "list", *common)
+        assert out.strip() == "pg\tactive\tOn PG"
+        assert not (tmp_path / "aiusage.db").exists()
+    finally:
+        asyncio.run(drop_schema(schema))

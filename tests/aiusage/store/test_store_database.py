@@ -79,3 +79,44 @@ def test_unsupported_drivers_and_memory_sqlite_are_refused() -> None:
         Database("mysql+aiomysql://x/y")
     with pytest.raises(ConfigurationError):
         Database("sqlite+aiosqlite:///:memory:")
+    with pytest.raises(ConfigurationError):
+        Database("postgresql+asyncpg://x/y", schema='a"; DROP TABLE users; --')
+
+
+async def test_concurrent_first_migrations_on_one_sqlite_file_both_succeed(tmp_path) -> None:
+    """serve --workers N: several processes may migrate a fresh data dir at once."""
+    import asyncio
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/shared.db"
+    first, second = Database(url), Database(url)
+    try:
+        await asyncio.gather(first.migrate(), second.migrate())
+        async with second.read() as conn:
+            assert await conn.run_sync(current_revision) == "0001"
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.integration
+async def test_concurrent_first_migrations_on_postgresql_both_succeed() -> None:
+    import asyncio
+    import uuid
+
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from support.database import POSTGRES_URL, drop_schema
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    first, second = Database(POSTGRES_URL, schema=schema), Database(POSTGRES_URL, schema=schema)
+    try:
+        await asyncio.gather(first.migrate(), second.migrate())
+        async with second.read() as conn:
+            assert await conn.run_sync(current_revision) == "0001"
+    finally:
+        await first.dispose()
+        await second.dispose()
+        await drop_schema(schema)

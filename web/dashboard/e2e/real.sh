@@ -52,14 +52,16 @@ trap cleanup EXIT
 
 start_server
 D=(--data-dir "$E2E_STATE/data")
-PASSWORD=$(grep -o 'admin@demo.local / [^ ]*' "$E2E_STATE/serve.log" | head -1 | awk '{print $3}')
-[ -n "$PASSWORD" ] || { echo "no demo login in the server output" >&2; exit 1; }
+# Own users with known passwords: `serve --demo` picks a new demo password on every start,
+# and the restart test restarts the server.
+"$AIUSAGE" user create --email admin@e2e.local --org demo --role Admin --password e2e-admin-pass "${D[@]}" >/dev/null
+"$AIUSAGE" user create --email manager@e2e.local --org demo --role Manager --password e2e-manager-pass "${D[@]}" >/dev/null
 "$AIUSAGE" org create --id e2e-other --name "E2E other" "${D[@]}" >/dev/null
 "$AIUSAGE" user create --email super@e2e.local --org demo --role SuperAdmin --password e2e-super-pass "${D[@]}" >/dev/null
 
 export BASE_URL="http://127.0.0.1:$E2E_PORT"
-export E2E_EMAIL=admin@demo.local E2E_PASSWORD="$PASSWORD"
-export E2E_MANAGER_EMAIL=manager@demo.local E2E_MANAGER_PASSWORD="$PASSWORD"
+export E2E_EMAIL=admin@e2e.local E2E_PASSWORD=e2e-admin-pass
+export E2E_MANAGER_EMAIL=manager@e2e.local E2E_MANAGER_PASSWORD=e2e-manager-pass
 export E2E_SUPER_EMAIL=super@e2e.local E2E_SUPER_PASSWORD=e2e-super-pass
 export E2E_ORG=demo E2E_OTHER_ORG=e2e-other
 E2E_AGENT_TOKEN=$("$AIUSAGE" token issue --sub e2e-agent --org demo --role Agent "${D[@]}")

@@ -49,6 +49,11 @@ import { ToastsComponent } from './shared/toasts.component';
         </div>
       </header>
     }
+    @if (showChrome() && rt.state() === 'offline') {
+      <div class="banner" data-testid="connection-banner" role="status">
+        Live updates are unavailable{{ rt.lastError() ? ': ' + rt.lastError() : '' }}. Retrying automatically; numbers below may be stale.
+      </div>
+    }
     <div class="page" [class.page--bare]="!showChrome()">
       <router-outlet />
     </div>
@@ -59,7 +64,7 @@ import { ToastsComponent } from './shared/toasts.component';
 export class App {
   readonly auth = inject(AuthService);
   readonly store = inject(DashboardStore);
-  private readonly rt = inject(RealtimeService);
+  readonly rt = inject(RealtimeService);
   private readonly router = inject(Router);
   orgInput = this.auth.organizationId() ?? '';
 

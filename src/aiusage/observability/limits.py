@@ -1,0 +1,195 @@
+"""Per-organization connection limit and the per-organization connection counts (issue 10).
+
+One organization must not be able to take a whole process (anchors.md §3: memory and
+connection limits). :class:`OrgConnectionTracker` counts this process's hub connections per
+organization in O(1) per connect/disconnect; the same counts feed ``/metrics`` (top-N).
+
+The limit is enforced twice:
+
+* at the door, by :func:`guard_authenticate`: a *new* connection (``POST .../negotiate`` or a
+  WebSocket upgrade without ``id``, signalr-protocol.md §2.1/§2.6) of an organization at its
+  limit gets **503** ``Organization connection limit reached (N)`` — the JS client reports it
+  and its automatic reconnect retries later;
+* exactly, in the hub's ``on_connected`` (:func:`limit_org_connections`): connections that
+  negotiated concurrently and would overshoot are closed with the hub error
+  ``Connection closed with an error. HubException: Organization connection limit reached (N)``.
+
+The limit is per process: with P processes an organization may hold up to P x N connections
+(docs/deploy.md "Limits").
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from hubserver import AuthenticationFailed, AuthHook, HttpRequestInfo, Hub, HubError, Principal
+
+__all__ = [
+    "ORG_LIMIT_TEXT",
+    "OrgConnectionTracker",
+    "guard_authenticate",
+    "limit_org_connections",
+]
+
+ORG_LIMIT_TEXT: Final = "Organization connection limit reached ({limit})"
+"""Message of the 503 and of the hub error when an organization is at its limit."""
+
+_COUNTED_ORG_ITEM: Final = "aiusage.countedOrg"
+_SUPER_ADMIN: Final = "SuperAdmin"
+
+
+def _org_of(principal: Principal | None) -> str | None:
+    if principal is None:
+        return None
+    org = principal.claims.get("org")
+    return org if isinstance(org, str) and org else None
+
+
+def _is_super_admin(principal: Principal | None) -> bool:
+    if principal is None:
+        return False
+    roles = principal.claims.get("role")
+    if isinstance(roles, str):
+        return roles == _SUPER_ADMIN
+    return isinstance(roles, list | tuple | frozenset | set) and _SUPER_ADMIN in roles
+
+
+class OrgConnectionTracker:
+    """Live hub connections of this process per organization.
+
+    Args:
+        limit: Maximum connections of one organization in this process (None = unlimited).
+            Platform operators (SuperAdmin) are counted but never refused.
+    """
+
+    __slots__ = ("_counts", "limit", "refused")
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError("the per-organization limit must be at least 1")
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self.refused = 0
+        """New connections refused because their organization was at the limit."""
+
+    def count(self, org: str) -> int:
+        """Current connections of ``org``."""
+        return self._counts.get(org, 0)
+
+    def at_limit(self, org: str) -> bool:
+        """True when one more connection of ``org`` would exceed the limit."""
+        return self.limit is not None and self._counts.get(org, 0) >= self.limit
+
+    def refusal_text(self) -> str:
+        """The message sent to a refused client."""
+        return ORG_LIMIT_TEXT.format(limit=self.limit)
+
+    def acquire(self, org: str, *, exempt: bool = False) -> None:
+        """Count one connection of ``org``.
+
+        Raises:
+            HubError: ``org`` is at its limit (nothing counted).
+        """
+        if not exempt and self.at_limit(org):
+            self.refused += 1
+            raise HubError(self.refusal_text())
+        self._counts[org] = self._counts.get(org, 0) + 1
+
+    def release(self, org: str) -> None:
+        """Forget one connection of ``org`` (never below zero)."""
+        left = self._counts.get(org, 0) - 1
+        if left > 0:
+            self._counts[org] = left
+        else:
+            self._counts.pop(org, None)
+
+    def organizations(self) -> int:
+        """Organizations with at least one connection here."""
+        return len(self._counts)
+
+    def total(self) -> int:
+        """Connections counted over every organization."""
+        return sum(self._counts.values())
+
+    def top(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` organizations with the most connections, largest first (ties by id),
+        so ``/metrics`` stays bounded however many tenants there are."""
+        return heapq.nsmallest(n, self._counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def items(self) -> Iterator[tuple[str, int]]:
+        """Every (organization, count)."""
+        return iter(list(self._counts.items()))
+
+
+def _is_new_connection(request: HttpRequestInfo) -> bool:
+    # signalr-protocol.md §2.1: negotiate creates a connection; a WebSocket upgrade without
+    # `id` is a skipNegotiation connection created on the fly. Every other request (SSE GET,
+    # long polls, POST sends, DELETE) belongs to an existing connection and must not be cut.
+    if request.path.rstrip("/").endswith("/negotiate"):
+        return True
+    if request.method == "GET" and "id" not in request.query:
+        upgrade = request.headers.get("upgrade") or request.headers.get("Upgrade") or ""
+        return upgrade.lower() == "websocket"
+    return False
+
+
+def guard_authenticate(authenticate: AuthHook, tracker: OrgConnectionTracker) -> AuthHook:
+    """Wrap the hub's authentication hook so new connections of an organization at its
+    limit are refused with 503 before any state is created."""
+    if tracker.limit is None:
+        return authenticate
+
+    async def guarded(request: HttpRequestInfo) -> Principal | None:
+        principal = await authenticate(request)
+        org = _org_of(principal)
+        if (
+            org is not None
+            and not _is_super_admin(principal)
+            and _is_new_connection(request)
+            and tracker.at_limit(org)
+        ):
+            tracker.refused += 1
+            raise AuthenticationFailed(503, tracker.refusal_text())
+        return principal
+
+    return guarded
+
+
+def limit_org_connections(hub_cls: type[Hub], tracker: OrgConnectionTracker) -> type[Hub]:
+    """A subclass of ``hub_cls`` that counts its connections per organization in ``tracker``
+    and refuses (hub error Close, no reconnect) connections beyond the limit."""
+
+    async def on_connected(self: Hub) -> None:
+        principal = self.context.principal
+        org = _org_of(principal)
+        if org is not None:
+            tracker.acquire(org, exempt=_is_super_admin(principal))
+            self.context.items[_COUNTED_ORG_ITEM] = org
+        try:
+            await super(subclass, self).on_connected()
+        except BaseException:
+            # The engine does not call on_disconnected after a failed on_connected.
+            counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
+            if isinstance(counted, str):
+                tracker.release(counted)
+            raise
+
+    async def on_disconnected(self: Hub, exception: BaseException | None) -> None:
+        try:
+            await super(subclass, self).on_disconnected(exception)
+        finally:
+            counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
+            if isinstance(counted, str):
+                tracker.release(counted)
+
+    namespace: Mapping[str, Any] = {
+        "on_connected": on_connected,
+        "on_disconnected": on_disconnected,
+        "__module__": hub_cls.__module__,
+        "__doc__": hub_cls.__doc__,
+        "__qualname__": hub_cls.__qualname__,
+    }
+    subclass: type[Hub] = type(hub_cls.__name__, (hub_cls,), dict(namespace))
+    return subclass
