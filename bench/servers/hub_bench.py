@@ -46,7 +46,17 @@ async def main(port: int, ctl: str) -> None:
             await asyncio.sleep(0.005)
 
     count = mapped.handler.connection_count
-    await _common.drive(ctl, "hub", count, send_round, backpressure, drain)
+    profile = os.environ.get("BENCH_PROFILE")
+    if profile:  # cProfile the flood + paced phases (bench/fanout.py --profile DIR)
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        await _common.drive(ctl, "hub", count, send_round, backpressure, drain)
+        prof.disable()
+        prof.dump_stats(profile)
+    else:
+        await _common.drive(ctl, "hub", count, send_round, backpressure, drain)
     await asyncio.sleep(3600)
 
 

@@ -24,10 +24,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiusage.alerts.rules import AlertRules
 from aiusage.alerts.service import AlertService
 from aiusage.api import alerts as alerts_api
 from aiusage.api import dashboard as dashboard_api
@@ -46,6 +47,15 @@ from aiusage.exports.signing import UrlSigner
 from aiusage.metrics.coalescer import DashboardCoalescer
 from aiusage.metrics.hooks import IngestionHooks
 from aiusage.metrics.service import DashboardService
+from aiusage.observability import (
+    DashboardStaleness,
+    MetricsCollector,
+    OrgConnectionTracker,
+    RequestIdMiddleware,
+    guard_authenticate,
+    install_metrics,
+    limit_org_connections,
+)
 from aiusage.realtime.access import make_authenticate
 from aiusage.realtime.hub import make_analytics_hub
 from aiusage.realtime.publisher import EventPublisher
@@ -57,6 +67,7 @@ from aiusage.store.ingest import Ingestor
 from hubserver import (
     ConnectionOptions,
     HubLifetimeManager,
+    HubOptions,
     HubServer,
     InMemoryLifetimeManager,
     MappedHub,
@@ -140,6 +151,7 @@ class Platform:
     api: Any
     server: HubServer
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    metrics: MetricsCollector | None = None
     _started: bool = False
 
     @classmethod
@@ -165,18 +177,36 @@ class Platform:
         verifier = build_verifier(settings, issuer)
         access = StoreAccess(db)
         dashboard = DashboardService(db, clock=clock)
+        # Operator limits (issue 10, docs/deploy.md "Limits"): per process, per organization,
+        # message size and the slow-consumer buffer.
+        org_tracker = OrgConnectionTracker(settings.max_org_connections)
         hub = map_hub(
             HUB_PATH,
-            make_analytics_hub(dashboard, access),
+            limit_org_connections(make_analytics_hub(dashboard, access), org_tracker),
             lifetime=build_lifetime(settings),
-            connection_options=ConnectionOptions(allowed_origins=settings.cors_origins),
-            authenticate=make_authenticate(verifier, access),
+            hub_options=HubOptions(
+                maximum_receive_message_size=settings.max_message_bytes,
+                max_outgoing_buffer=settings.max_outgoing_buffer,
+            ),
+            connection_options=ConnectionOptions(
+                allowed_origins=settings.cors_origins,
+                max_connections=settings.max_connections,
+            ),
+            authenticate=guard_authenticate(make_authenticate(verifier, access), org_tracker),
         )
         publisher = EventPublisher(hub.hub_context)
+        staleness = DashboardStaleness()
         coalescer = DashboardCoalescer(
-            dashboard.snapshot, publisher, interval=settings.dashboard_interval_s
+            dashboard.snapshot,
+            staleness.publisher(publisher),
+            interval=settings.dashboard_interval_s,
         )
-        alerts = AlertService(db, publisher, clock=clock)
+        alerts = AlertService(
+            db,
+            publisher,
+            rules=AlertRules(silent_after=timedelta(minutes=settings.agent_silent_minutes)),
+            clock=clock,
+        )
         exports = ExportService(
             db,
             settings.data_dir,
@@ -186,7 +216,7 @@ class Platform:
             base_url=settings.public_url or "",
             clock=clock,
         )
-        hooks = IngestionHooks(coalescer, alerts)
+        hooks = IngestionHooks(staleness.marker(coalescer), alerts)
         ingestion = IngestionService(
             Ingestor(db),
             publisher,
@@ -214,6 +244,19 @@ class Platform:
                 web_dir=settings.web_dir or _default_web_dir(),
             )
         )
+        metrics = MetricsCollector(
+            handler=hub.handler,
+            endpoint=hub.endpoint,
+            lifetime=hub.lifetime,
+            ingestion_stats=ingestion.stats,
+            coalescer=coalescer,
+            staleness=staleness,
+            org_tracker=org_tracker,
+            max_connections=settings.max_connections,
+            top_orgs=settings.metrics_top_orgs,
+        )
+        install_metrics(api, metrics)
+        api.add_middleware(RequestIdMiddleware)
         server = HubServer(
             [hub.endpoint],
             api,
@@ -240,6 +283,7 @@ class Platform:
             revalidator=revalidator,
             api=api,
             server=server,
+            metrics=metrics,
         )
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,15 @@ class Settings:
         public_url: Externally visible base URL (download links); None = derived from host/port.
         web_dir: Built dashboard (``web/dashboard/dist/...``) served at ``/``; None = not served.
         access_log: Emit one access-log line per HTTP request (tokens redacted).
+        max_connections: Hub connections per process; beyond it negotiate/upgrade get 503
+            (issue 10; None = unlimited).
+        max_org_connections: Hub connections of one organization per process; beyond it
+            503 ``Organization connection limit reached (N)`` (None = unlimited).
+        max_message_bytes: Largest incoming hub message (signalr-protocol.md §3.8).
+        max_outgoing_buffer: Unsent bytes per connection before it is dropped as a slow
+            consumer (it reconnects and resyncs).
+        log_format: ``text`` or ``json`` (one JSON object per line, tokens redacted).
+        metrics_top_orgs: Organizations listed individually in ``/metrics``.
     """
 
     data_dir: Path = Path(".data")
@@ -84,7 +93,12 @@ class Settings:
     public_url: str | None = None
     web_dir: Path | None = None
     access_log: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict)
+    max_connections: int | None = None
+    max_org_connections: int | None = None
+    max_message_bytes: int = 32 * 1024
+    max_outgoing_buffer: int = 4 * 1024 * 1024
+    log_format: str = "text"
+    metrics_top_orgs: int = 20
 
     @property
     def resolved_database_url(self) -> str:
@@ -160,6 +174,14 @@ class Settings:
             kw["web_dir"] = Path(env["AIUSAGE_WEB_DIR"])
         if env.get("AIUSAGE_ACCESS_LOG"):
             kw["access_log"] = env["AIUSAGE_ACCESS_LOG"].lower() in _TRUE
+        # Operator limits and observability (issue 10, docs/deploy.md).
+        number("AIUSAGE_MAX_CONNECTIONS", "max_connections", int)
+        number("AIUSAGE_MAX_ORG_CONNECTIONS", "max_org_connections", int)
+        number("AIUSAGE_MAX_MESSAGE_BYTES", "max_message_bytes", int)
+        number("AIUSAGE_MAX_OUTGOING_BUFFER", "max_outgoing_buffer", int)
+        if env.get("AIUSAGE_LOG_FORMAT"):
+            kw["log_format"] = env["AIUSAGE_LOG_FORMAT"].strip().lower()
+        number("AIUSAGE_METRICS_TOP_ORGS", "metrics_top_orgs", int)
         settings = cls(**kw)
         settings.validate()
         return settings
@@ -181,3 +203,15 @@ class Settings:
             raise ConfigurationError("workers must be at least 1")
         if self.max_batch_events < 1:
             raise ConfigurationError("max_batch_events must be at least 1")
+        for name in ("max_connections", "max_org_connections"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigurationError(f"{name} must be at least 1 (unset = unlimited)")
+        if self.max_message_bytes < 1024:
+            raise ConfigurationError("max_message_bytes must be at least 1024")
+        if self.max_outgoing_buffer < 64 * 1024:
+            raise ConfigurationError("max_outgoing_buffer must be at least 65536")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError("log_format must be 'text' or 'json'")
+        if self.metrics_top_orgs < 0:
+            raise ConfigurationError("metrics_top_orgs must not be negative")

@@ -14,7 +14,6 @@ from aiusage.auth.tokens import TokenVerifier
 from aiusage.realtime.publisher import EventPublisher
 from aiusage.store.database import Database
 from aiusage.store.ingest import Ingestor
-
 from support.fake_hub_context import FakeHubContext
 
 _issuers: dict[str, BuiltinIssuer] = {}
@@ -40,8 +39,9 @@ class ApiHarness:
         return {"Authorization": f"Bearer {self.issuer.issue(sub, org, role)}"}
 
 
-def build(db: Database, base: Path, *, max_body_bytes: int = 2 * 1024 * 1024,
-          after_commit=()) -> tuple[ApiServices, FakeHubContext, BuiltinIssuer, list[bool]]:
+def build(
+    db: Database, base: Path, *, max_body_bytes: int = 2 * 1024 * 1024, after_commit=()
+) -> tuple[ApiServices, FakeHubContext, BuiltinIssuer, list[bool]]:
     issuer = shared_issuer(base)
     hub = FakeHubContext()
     service = IngestionService(Ingestor(db), EventPublisher(hub), after_commit=after_commit)

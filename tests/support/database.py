@@ -66,9 +66,7 @@ async def db(
     request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Database]:
     """A migrated, empty database on each backend."""
-    database, schema = await make_database(
-        request.param, tmp_path, tmp_path_factory.getbasetemp()
-    )
+    database, schema = await make_database(request.param, tmp_path, tmp_path_factory.getbasetemp())
     try:
         yield database
     finally:
@@ -78,7 +76,9 @@ async def db(
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
+async def sqlite_db(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
     """A migrated, empty SQLite database (for tests that are about SQLite itself)."""
     database, _ = await make_database("sqlite", tmp_path, tmp_path_factory.getbasetemp())
     try:

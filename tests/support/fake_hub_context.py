@@ -12,7 +12,7 @@ from typing import Any
 
 @dataclass
 class _Proxy:
-    owner: "FakeHubContext"
+    owner: FakeHubContext
     target: str
 
     async def send(self, method: str, *args: Any) -> None:
@@ -23,7 +23,7 @@ class _Proxy:
 
 @dataclass
 class _Clients:
-    owner: "FakeHubContext"
+    owner: FakeHubContext
 
     def group(self, group: str) -> _Proxy:
         return _Proxy(self.owner, f"group:{group}")

@@ -129,9 +129,10 @@ class FakeConnectionContext:
             return
         self.sent.append((payload, binary))
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
         self.serialized_sends += 1
         self.send(message.get(protocol), protocol.transfer_format is TransferFormat.BINARY)
+        return self.buffered_bytes()
 
     def buffered_bytes(self) -> int:
         return self.unsent

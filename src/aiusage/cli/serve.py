@@ -87,11 +87,14 @@ def settings_from_serve_args(args: argparse.Namespace) -> Settings:
 
 
 def _configure_logging() -> None:
+    # Text or JSON lines (AIUSAGE_LOG_FORMAT), always through the token-redacting filter
+    # (issue 10; aiusage.observability.logs). Invalid formats fall back to text here and are
+    # reported by Settings.validate().
+    from aiusage.observability.logs import configure_logging
+
     level = os.environ.get("AIUSAGE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    fmt = os.environ.get("AIUSAGE_LOG_FORMAT", "text").strip().lower()
+    configure_logging(fmt if fmt in ("text", "json") else "text", level)
 
 
 def _banner(base_url: str, password: str | None, workers: int) -> str:

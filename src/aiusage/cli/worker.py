@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from datetime import timedelta
@@ -42,9 +43,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     from aiusage.errors import AiUsageError
+    from aiusage.observability.logs import configure_logging
     from aiusage.settings import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    fmt = os.environ.get("AIUSAGE_LOG_FORMAT", "text").strip().lower()
+    configure_logging(
+        fmt if fmt in ("text", "json") else "text", os.environ.get("AIUSAGE_LOG_LEVEL", "INFO")
+    )
     try:
         settings = Settings.from_env().replace(
             data_dir=Path(args.data_dir),

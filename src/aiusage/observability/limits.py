@@ -168,7 +168,7 @@ def limit_org_connections(hub_cls: type[Hub], tracker: OrgConnectionTracker) -> 
             tracker.acquire(org, exempt=_is_super_admin(principal))
             self.context.items[_COUNTED_ORG_ITEM] = org
         try:
-            await super(subclass, self).on_connected()
+            await hub_cls.on_connected(self)
         except BaseException:
             # The engine does not call on_disconnected after a failed on_connected.
             counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
@@ -178,7 +178,7 @@ def limit_org_connections(hub_cls: type[Hub], tracker: OrgConnectionTracker) -> 
 
     async def on_disconnected(self: Hub, exception: BaseException | None) -> None:
         try:
-            await super(subclass, self).on_disconnected(exception)
+            await hub_cls.on_disconnected(self, exception)
         finally:
             counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
             if isinstance(counted, str):

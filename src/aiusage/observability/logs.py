@@ -39,7 +39,10 @@ _JSON_TOKEN_RE = re.compile(
     r"(?i)(\"(?:access_token|accessToken|token|password|refresh_token)\"\s*:\s*\")[^\"]*(\")"
 )
 _BEARER_RE = re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*")
-_AUTH_HEADER_RE = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\s)[^\s\"',}]+")
+# The whole header value (any scheme: Basic, Digest...) up to the end of the quoted value/line.
+_AUTH_HEADER_RE = re.compile(
+    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\s+\[redacted\])[^\"'\r\n,}]+"
+)
 # Three base64url segments, the first two starting like a JSON object ("eyJ" = '{"').
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -163,9 +166,12 @@ _ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 
 
 class RequestIdMiddleware:
-    """ASGI middleware: the request id (a well-formed incoming ``X-Request-ID``, as nginx
-    sets it, else a new one) is available to every log record of the request and echoed in
-    the response's ``X-Request-ID``."""
+    """ASGI middleware: every log record of a request carries its request id, which is also
+    echoed in the response's ``X-Request-ID``.
+
+    The id is the one hubserver logs in its access line; under another server, a well-formed
+    incoming ``X-Request-ID`` (as nginx sets it), else a new one.
+    """
 
     def __init__(self, app: _ASGIApp) -> None:
         self.app = app
@@ -174,8 +180,11 @@ class RequestIdMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        rid: str | None = None
-        for name, value in scope.get("headers", ()):
+        # hubserver already chose the id of its access-log line (the incoming one when well
+        # formed): reuse it so every line of a request carries one id.
+        engine_rid = (scope.get("extensions") or {}).get("hubserver.request_id")
+        rid: str | None = engine_rid if isinstance(engine_rid, str) and engine_rid else None
+        for name, value in () if rid is not None else scope.get("headers", ()):
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 if _REQUEST_ID_RE.match(candidate):

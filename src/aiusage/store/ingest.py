@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -191,6 +191,16 @@ class Ingestor:
         events: Sequence[AgentEvent],
         now: datetime,
     ) -> IngestResult:
+        if conn.dialect.name == "postgresql":
+            # Sessions are read, merged in memory and written back: two concurrent batches of
+            # one organization touching the same session must not both merge from the same
+            # snapshot (READ COMMITTED). Batches of one organization are serialized by a
+            # transaction-scoped advisory lock; other organizations proceed in parallel.
+            # (SQLite needs nothing: BEGIN IMMEDIATE already serializes writers.)
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"aiusage.ingest:{org_id}"},
+            )
         status = await self._subscription_status(conn, org_id)
         if status is None:
             raise Forbidden(f"organization {org_id!r} does not exist")

@@ -103,8 +103,12 @@ class ConnectionContext(Protocol):
         """
         ...
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
-        """Like ``send`` for a broadcast: the transport caches its framing on ``message``."""
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
+        """Like ``send`` for a broadcast: the transport caches its framing on ``message``.
+
+        Returns the bytes now buffered for this connection (as :meth:`buffered_bytes`, possibly
+        as of the last socket write): the hot path's slow-consumer check costs no extra call.
+        """
         ...
 
     def buffered_bytes(self) -> int:

@@ -164,11 +164,12 @@ class HttpConnectionContext:
         if transport is not None:
             transport.send(payload, binary)
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
         """Queue a broadcast message; its framing is cached on ``message``."""
         transport = self._transport
         if transport is not None:
-            transport.send_serialized(message, protocol)
+            return transport.send_serialized(message, protocol)
+        return 0
 
     def buffered_bytes(self) -> int:
         """Unsent bytes of the current transport."""

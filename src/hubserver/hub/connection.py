@@ -324,12 +324,12 @@ class HubConnection:
                 trackable = inner is None or inner.type in TRACKABLE_TYPES
                 self._send_data(message.get(protocol), trackable)
                 return
-            self._ctx.send_serialized(message, protocol)
+            buffered = self._ctx.send_serialized(message, protocol)
         except Exception:
             _log.logger.exception("%s connection_id=%s", _log.WRITE_FAILED, self.connection_id)
             return
         self._sent = True
-        if self._ctx.buffered_bytes() > self._max_out:
+        if buffered > self._max_out:
             self._slow_consumer()
 
     async def invoke_client(self, target: str, args: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109

@@ -32,7 +32,7 @@ class ConnectionSink(Protocol):
         a connection that cannot keep up applies its slow-consumer policy itself."""
         ...
 
-    async def invoke_client(self, target: str, args: Sequence[Any], timeout: float) -> Any:
+    async def invoke_client(self, target: str, args: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109
         """Client result: send an Invocation with an id and await the client's Completion.
 
         Raises:
@@ -49,10 +49,10 @@ class HubLifetimeManager(abc.ABC):
     as in ASP.NET Core. Group names are case-sensitive strings.
     """
 
-    async def start(self) -> None:  # pragma: no cover - trivial default
+    async def start(self) -> None:  # noqa: B027  # pragma: no cover - trivial default
         """Start background work (backplane subscriptions). Default: nothing."""
 
-    async def stop(self) -> None:  # pragma: no cover - trivial default
+    async def stop(self) -> None:  # noqa: B027  # pragma: no cover - trivial default
         """Stop background work and release resources. Default: nothing."""
 
     @abc.abstractmethod
@@ -100,7 +100,7 @@ class HubLifetimeManager(abc.ABC):
 
     @abc.abstractmethod
     async def invoke_connection(
-        self, connection_id: ConnectionId, method: str, args: Sequence[Any], timeout: float
+        self, connection_id: ConnectionId, method: str, args: Sequence[Any], timeout: float  # noqa: ASYNC109
     ) -> Any:
         """Client result from one connection (local or remote).
 

@@ -54,6 +54,19 @@ class SerializedMessage:
         """Bytes for every protocol in ``protocols`` (what a backplane publishes)."""
         return {name: self.get(p) for name, p in protocols.items()}
 
+    def cached_or_none(self, key: Hashable) -> bytes | None:
+        """A transport framing stored with :meth:`store`, or None (hot path: no closure)."""
+        extra = self._extra
+        return extra.get(key) if extra is not None else None
+
+    def store(self, key: Hashable, data: bytes) -> bytes:
+        """Remember a transport framing of this message; returns ``data``."""
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = {}
+        extra[key] = data
+        return data
+
     def cached(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         """Per-message cache for transport framings (e.g. ``("ws", "json")``)."""
         extra = self._extra

@@ -221,8 +221,9 @@ class ServerTransport(Protocol):
         """Queue one message; written at the end of the event-loop tick."""
         ...
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
-        """Queue a broadcast message, reusing framing cached on ``message``."""
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
+        """Queue a broadcast message, reusing framing cached on ``message``; returns the
+        bytes buffered for this connection."""
         ...
 
     def buffered_bytes(self) -> int:

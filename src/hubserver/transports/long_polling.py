@@ -151,9 +151,10 @@ class LongPollingTransport:
             self._dirty = True
             self._coalescer.mark(self)
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
         """Queue a broadcast's bytes for ``protocol``."""
         self.send(message.get(protocol), False)
+        return self._pending_size
 
     def flush(self) -> None:
         """Answer the parked poll with everything queued."""

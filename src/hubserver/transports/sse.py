@@ -88,9 +88,10 @@ class ServerSentEventsTransport:
                 self._dirty = True
                 self._coalescer.mark(self)
 
-    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> None:
+    def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
         """Queue a broadcast's bytes for ``protocol`` (serialized once per protocol)."""
         self.send(message.get(protocol), False)
+        return self.buffered_bytes()
 
     def flush(self) -> None:
         """Write the queued bytes as one event."""

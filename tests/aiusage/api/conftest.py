@@ -6,15 +6,14 @@ _TESTS = str(Path(__file__).resolve().parents[2])
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from support.database import db, sqlite_db  # noqa: E402,F401  (fixtures)
-
 import pytest  # noqa: E402
 
 from support.api_app import open_harness  # noqa: E402
+from support.database import db, sqlite_db  # noqa: E402,F401  (fixtures)
 
 
 @pytest.fixture
-async def api(db, tmp_path_factory):
+async def api(db, tmp_path_factory):  # noqa: F811  (db is the imported fixture)
     harness = await open_harness(db, tmp_path_factory.getbasetemp())
     try:
         yield harness

@@ -1,9 +1,8 @@
 import json
 import time
-
-import pytest
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from aiusage.store.repositories import AgentRepository, OrganizationRepository
@@ -17,18 +16,39 @@ def iso(moment):
 
 
 def session_started(eid, sid, user="u1", tool="ChatGPT"):
-    return {"eventId": eid, "type": "SessionStarted", "occurredAt": iso(NOW), "userId": user,
-            "sessionId": sid, "startTime": iso(NOW - timedelta(minutes=10)), "tool": tool}
+    return {
+        "eventId": eid,
+        "type": "SessionStarted",
+        "occurredAt": iso(NOW),
+        "userId": user,
+        "sessionId": sid,
+        "startTime": iso(NOW - timedelta(minutes=10)),
+        "tool": tool,
+    }
 
 
 def session_ended(eid, sid, user="u1"):
-    return {"eventId": eid, "type": "SessionEnded", "occurredAt": iso(NOW), "userId": user,
-            "sessionId": sid, "endTime": iso(NOW), "duration": 600, "aiUsageTime": 240.5}
+    return {
+        "eventId": eid,
+        "type": "SessionEnded",
+        "occurredAt": iso(NOW),
+        "userId": user,
+        "sessionId": sid,
+        "endTime": iso(NOW),
+        "duration": 600,
+        "aiUsageTime": 240.5,
+    }
 
 
 def ai_detected(eid, user="u1", tool="Claude"):
-    return {"eventId": eid, "type": "AIDetected", "occurredAt": iso(NOW), "userId": user,
-            "tool": tool, "duration": 30}
+    return {
+        "eventId": eid,
+        "type": "AIDetected",
+        "occurredAt": iso(NOW),
+        "userId": user,
+        "tool": tool,
+        "duration": 30,
+    }
 
 
 async def _org(api, org="acme", status="active"):
@@ -44,8 +64,9 @@ async def _count(api, table):
 async def test_an_agent_batch_is_stored_then_published_to_its_organization(api) -> None:
     await _org(api)
     body = {"events": [session_started("e1", "s1"), ai_detected("e2"), session_ended("e3", "s1")]}
-    response = await api.client.post("/api/agent/events", json=body,
-                                      headers=api.token("dev-1", "acme", "Agent"))
+    response = await api.client.post(
+        "/api/agent/events", json=body, headers=api.token("dev-1", "acme", "Agent")
+    )
     assert response.status_code == 200
     assert response.json() == {"accepted": 3, "duplicates": 0}
     assert api.hub.methods() == ["UserJoined", "SessionStarted", "AIDetected", "SessionEnded"]
@@ -64,8 +85,11 @@ async def test_replayed_events_are_acknowledged_as_duplicates_and_not_republishe
     body = {"events": [ai_detected("e1"), ai_detected("e2")]}
     await api.client.post("/api/agent/events", json=body, headers=headers)
     api.hub.sent.clear()
-    again = await api.client.post("/api/agent/events", json={"events": [ai_detected("e2"), ai_detected("e3")]},
-                                  headers=headers)
+    again = await api.client.post(
+        "/api/agent/events",
+        json={"events": [ai_detected("e2"), ai_detected("e3")]},
+        headers=headers,
+    )
     assert again.json() == {"accepted": 1, "duplicates": 1}
     assert api.hub.methods() == ["AIDetected"]
 
@@ -77,8 +101,9 @@ async def test_one_invalid_event_refuses_the_whole_batch_with_per_event_errors(a
     negative = ai_detected("e3")
     negative["duration"] = -1
     body = {"events": [ai_detected("e1"), bad_time, negative, {"type": "Nope"}, "x"]}
-    response = await api.client.post("/api/agent/events", json=body,
-                                     headers=api.token("dev-1", "acme", "Agent"))
+    response = await api.client.post(
+        "/api/agent/events", json=body, headers=api.token("dev-1", "acme", "Agent")
+    )
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert [d["index"] for d in detail] == [1, 2, 3, 4]
@@ -95,11 +120,13 @@ async def test_one_invalid_event_refuses_the_whole_batch_with_per_event_errors(a
 async def test_more_than_a_thousand_events_are_refused(api) -> None:
     await _org(api)
     body = {"events": [ai_detected(f"e{i}") for i in range(1001)]}
-    response = await api.client.post("/api/agent/events", json=body,
-                                     headers=api.token("dev-1", "acme", "Agent"))
+    response = await api.client.post(
+        "/api/agent/events", json=body, headers=api.token("dev-1", "acme", "Agent")
+    )
     assert response.status_code == 422
     assert response.json()["detail"] == [
-        {"index": None, "eventId": None, "errors": ["a batch holds at most 1000 events, got 1001"]}]
+        {"index": None, "eventId": None, "errors": ["a batch holds at most 1000 events, got 1001"]}
+    ]
 
 
 async def test_bodies_that_are_not_json_or_too_large_are_refused(db, tmp_path_factory) -> None:
@@ -135,11 +162,13 @@ async def test_revoked_agents_and_canceled_organizations_are_refused(api) -> Non
         await AgentRepository().register(conn, "acme", "dev-x")
         await AgentRepository().revoke(conn, "acme", "dev-x")
     body = {"events": [ai_detected("e1")]}
-    revoked = await api.client.post("/api/agent/events", json=body,
-                                    headers=api.token("dev-x", "acme", "Agent"))
+    revoked = await api.client.post(
+        "/api/agent/events", json=body, headers=api.token("dev-x", "acme", "Agent")
+    )
     assert revoked.status_code == 401
-    canceled = await api.client.post("/api/agent/events", json=body,
-                                     headers=api.token("dev-1", "gone", "Agent"))
+    canceled = await api.client.post(
+        "/api/agent/events", json=body, headers=api.token("dev-1", "gone", "Agent")
+    )
     assert canceled.status_code == 403
     assert canceled.json()["code"] == "forbidden"
     assert await _count(api, ProcessedEvent.__table__) == 0
@@ -148,8 +177,11 @@ async def test_revoked_agents_and_canceled_organizations_are_refused(api) -> Non
 async def test_a_publish_failure_does_not_fail_an_acknowledged_batch(api) -> None:
     await _org(api)
     api.hub.fail_with = ConnectionError("backplane down")
-    response = await api.client.post("/api/agent/events", json={"events": [ai_detected("e1")]},
-                                     headers=api.token("dev-1", "acme", "Agent"))
+    response = await api.client.post(
+        "/api/agent/events",
+        json={"events": [ai_detected("e1")]},
+        headers=api.token("dev-1", "acme", "Agent"),
+    )
     assert response.status_code == 200
     assert api.service.stats.publish_failures == 1
     assert await _count(api, ProcessedEvent.__table__) == 1
@@ -166,8 +198,11 @@ async def test_post_commit_callbacks_receive_the_rollup_of_the_batch(db, tmp_pat
     api = await open_harness(db, tmp_path_factory.getbasetemp(), after_commit=[callback])
     try:
         await _org(api)
-        await api.client.post("/api/agent/events", json={"events": [ai_detected("e1")]},
-                              headers=api.token("dev-1", "acme", "Agent"))
+        await api.client.post(
+            "/api/agent/events",
+            json={"events": [ai_detected("e1")]},
+            headers=api.token("dev-1", "acme", "Agent"),
+        )
         await api.service.drain()
         assert seen == [["acme"]]
     finally:
@@ -181,8 +216,12 @@ def _perf_batches(count):
         for i in range(25):
             n = b * 25 + i
             sid, user = f"s{n}", f"u{n % 20}"
-            events += [session_started(f"a{n}", sid, user=user), ai_detected(f"b{n}", user=user),
-                       ai_detected(f"c{n}", user=user), session_ended(f"d{n}", sid, user=user)]
+            events += [
+                session_started(f"a{n}", sid, user=user),
+                ai_detected(f"b{n}", user=user),
+                ai_detected(f"c{n}", user=user),
+                session_ended(f"d{n}", sid, user=user),
+            ]
         batches.append(json.dumps({"events": events}).encode())
     return batches
 
@@ -198,7 +237,7 @@ async def test_ingestion_sustains_five_thousand_events_per_second_in_batches_of_
     best = 0.0
     for round_ in range(3):
         started = time.perf_counter()
-        for body in batches[round_ * 50:(round_ + 1) * 50]:
+        for body in batches[round_ * 50 : (round_ + 1) * 50]:
             response = await api.client.post("/api/agent/events", content=body, headers=headers)
             assert response.status_code == 200
         best = max(best, 5000 / (time.perf_counter() - started))
@@ -214,8 +253,14 @@ async def test_a_batch_costs_the_same_few_database_round_trips_whatever_its_size
 
     await _org(api)
     headers = api.token("dev-1", "acme", "Agent")
-    small, large = _perf_batches(1), [json.dumps({"events": [
-        e for b in _perf_batches(12)[2:12] for e in json.loads(b)["events"]]}).encode()]
+    small, large = (
+        _perf_batches(1),
+        [
+            json.dumps(
+                {"events": [e for b in _perf_batches(12)[2:12] for e in json.loads(b)["events"]]}
+            ).encode()
+        ],
+    )
     await api.client.post("/api/agent/events", content=_perf_batches(13)[12], headers=headers)
     calls = []
     original = aiosqlite.core.Connection._execute

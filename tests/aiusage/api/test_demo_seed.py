@@ -12,7 +12,9 @@ async def test_demo_seed_is_idempotent_and_refreshes_the_password(db) -> None:
         admin = await UserRepository().get_by_email(conn, DEMO_ADMIN)
         users = await UserRepository().list(conn, DEMO_ORG)
         agent = await AgentRepository().get(conn, DEMO_ORG, DEMO_AGENT)
-    assert org is not None and org.subscription_status == "active" and "ChatGPT" in org.approved_tools
+    assert (
+        org is not None and org.subscription_status == "active" and "ChatGPT" in org.approved_tools
+    )
     assert admin is not None and admin.role == "Admin"
     assert verify_password(admin.password_hash, second)
     assert not verify_password(admin.password_hash, first)

@@ -18,12 +18,15 @@ RS = "\x1e"
 
 async def _connect(base, token, org):
     async with httpx.AsyncClient(base_url=base) as http:
-        neg = await http.post("/hubs/analytics/negotiate?negotiateVersion=1",
-                              headers={"Authorization": f"Bearer {token}", "X-Organization-Id": org})
+        neg = await http.post(
+            "/hubs/analytics/negotiate?negotiateVersion=1",
+            headers={"Authorization": f"Bearer {token}", "X-Organization-Id": org},
+        )
         assert neg.status_code == 200, neg.text
         conn_token = neg.json()["connectionToken"]
     ws = await websockets.connect(
-        f"{base.replace('http', 'ws')}/hubs/analytics?id={conn_token}&access_token={token}")
+        f"{base.replace('http', 'ws')}/hubs/analytics?id={conn_token}&access_token={token}"
+    )
     await ws.send(json.dumps({"protocol": "json", "version": 1}) + RS)
     assert (await asyncio.wait_for(ws.recv(), 5)) == "{}" + RS
     return ws
@@ -53,8 +56,9 @@ async def _invocations(ws, until, limit_s=5.0):
 
 @pytest.fixture
 async def platform(tmp_path):
-    p = await Platform.create(Settings(data_dir=tmp_path, port=0, access_log=False,
-                                       dashboard_interval_s=0.2))
+    p = await Platform.create(
+        Settings(data_dir=tmp_path, port=0, access_log=False, dashboard_interval_s=0.2)
+    )
     async with p.db.write() as conn:
         await OrganizationRepository().create(conn, "a", "A")
         await OrganizationRepository().create(conn, "b", "B")
@@ -71,13 +75,21 @@ async def test_an_agent_post_reaches_its_organizations_dashboards_only(platform)
     ws_b = await _connect(base, platform.issuer.issue("admin-b", "b", "Admin"), "b")
     try:
         now = datetime.now(UTC)
-        event = {"eventId": "e1", "type": "SessionStarted", "occurredAt": now.isoformat(),
-                 "userId": "u1", "sessionId": "s1", "startTime": (now - timedelta(seconds=5)).isoformat(),
-                 "tool": "ChatGPT"}
+        event = {
+            "eventId": "e1",
+            "type": "SessionStarted",
+            "occurredAt": now.isoformat(),
+            "userId": "u1",
+            "sessionId": "s1",
+            "startTime": (now - timedelta(seconds=5)).isoformat(),
+            "tool": "ChatGPT",
+        }
         async with httpx.AsyncClient(base_url=base) as http:
             response = await http.post(
-                "/api/agent/events", json={"events": [event]},
-                headers={"Authorization": f"Bearer {platform.issuer.issue('dev', 'a', 'Agent')}"})
+                "/api/agent/events",
+                json={"events": [event]},
+                headers={"Authorization": f"Bearer {platform.issuer.issue('dev', 'a', 'Agent')}"},
+            )
         assert response.json() == {"accepted": 1, "duplicates": 0}
         got_a = await _invocations(ws_a, lambda t: t == "DashboardUpdate")
         targets = [t for t, _ in got_a]
@@ -96,11 +108,14 @@ async def test_readyz_and_login_work_through_the_real_server(platform) -> None:
     from aiusage.store.repositories import UserRepository
 
     async with platform.db.write() as conn:
-        await UserRepository().create(conn, "a", email="boss@a.test", role="Admin",
-                                      password_hash=hash_password("pw-123456"))
+        await UserRepository().create(
+            conn, "a", email="boss@a.test", role="Admin", password_hash=hash_password("pw-123456")
+        )
     async with httpx.AsyncClient(base_url=platform.base_url) as http:
         assert (await http.get("/readyz")).status_code == 200
-        login = await http.post("/api/auth/login", json={"email": "boss@a.test", "password": "pw-123456"})
+        login = await http.post(
+            "/api/auth/login", json={"email": "boss@a.test", "password": "pw-123456"}
+        )
         assert login.status_code == 200
         token = login.json()["token"]
         sessions = await http.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
@@ -108,7 +123,9 @@ async def test_readyz_and_login_work_through_the_real_server(platform) -> None:
 
 
 @pytest.mark.integration
-async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(tmp_path, monkeypatch) -> None:
+async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(
+    tmp_path, monkeypatch
+) -> None:
     import uuid
 
     from aiusage.cli import main
@@ -116,17 +133,38 @@ async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(tmp_
     prefix = f"t{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("AIUSAGE_CHANNEL_PREFIX", prefix)
     monkeypatch.delenv("AIUSAGE_DATABASE_URL", raising=False)
-    p = await Platform.create(Settings(data_dir=tmp_path, port=0, access_log=False,
-                                       redis_url="redis://127.0.0.1:6379/0", channel_prefix=prefix))
+    p = await Platform.create(
+        Settings(
+            data_dir=tmp_path,
+            port=0,
+            access_log=False,
+            redis_url="redis://127.0.0.1:6379/0",
+            channel_prefix=prefix,
+        )
+    )
     async with p.db.write() as conn:
         await OrganizationRepository().create(conn, "a", "A")
     await p.start()
     try:
         ws = await _connect(p.base_url, p.issuer.issue("admin-a", "a", "Admin"), "a")
         try:
-            code = await asyncio.to_thread(main, [
-                "user", "create", "--email", "new@a.test", "--org", "a", "--role", "Manager",
-                "--data-dir", str(tmp_path), "--redis-url", "redis://127.0.0.1:6379/0"])
+            code = await asyncio.to_thread(
+                main,
+                [
+                    "user",
+                    "create",
+                    "--email",
+                    "new@a.test",
+                    "--org",
+                    "a",
+                    "--role",
+                    "Manager",
+                    "--data-dir",
+                    str(tmp_path),
+                    "--redis-url",
+                    "redis://127.0.0.1:6379/0",
+                ],
+            )
             assert code == 0
             got = await _invocations(ws, lambda t: t == "UserJoined")
             joined = dict(got)["UserJoined"][0]

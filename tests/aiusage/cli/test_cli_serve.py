@@ -25,9 +25,21 @@ def _start(tmp_path, *extra):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIUSAGE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiusage.cli", "serve", "--port", str(port), "--data-dir",
-         str(tmp_path), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "aiusage.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     banner = []
     deadline = time.monotonic() + 30
@@ -64,11 +76,12 @@ def test_serve_prints_the_dashboard_url_serves_and_stops_on_sigterm(tmp_path) ->
 def test_serve_demo_seeds_a_login_and_live_simulated_sessions(tmp_path) -> None:
     proc, port, banner = _start(tmp_path, "--demo")
     try:
-        line = next(l for l in banner.splitlines() if "login:" in l)
+        line = next(x for x in banner.splitlines() if "login:" in x)
         email, password = line.split("login:")[1].split("(")[0].strip().split(" / ")
         base = f"http://127.0.0.1:{port}"
-        login = httpx.post(f"{base}/api/auth/login", json={"email": email, "password": password},
-                           timeout=10)
+        login = httpx.post(
+            f"{base}/api/auth/login", json={"email": email, "password": password}, timeout=10
+        )
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['token']}"}
         items = []
@@ -84,6 +97,8 @@ def test_serve_demo_seeds_a_login_and_live_simulated_sessions(tmp_path) -> None:
 
 
 def test_several_workers_need_a_redis_backplane(tmp_path, capsys) -> None:
-    code = main(["serve", "--workers", "2", "--port", str(_free_port()), "--data-dir", str(tmp_path)])
+    code = main(
+        ["serve", "--workers", "2", "--port", str(_free_port()), "--data-dir", str(tmp_path)]
+    )
     assert code == 2
     assert "--workers N needs --redis-url" in capsys.readouterr().err

@@ -22,6 +22,7 @@ def lookup(data_dir, fn):
                 return await fn(conn)
         finally:
             await db.dispose()
+
     return asyncio.run(go())
 
 
@@ -40,8 +41,19 @@ def test_migrate_creates_the_store_in_the_data_dir(tmp_path, capsys) -> None:
 
 def test_org_create_and_set_subscription_act_on_the_same_store(tmp_path, capsys) -> None:
     d = str(tmp_path)
-    code, out, _ = run(capsys, "org", "create", "--id", "acme", "--name", "Acme Corp",
-                       "--subscription", "trialing", "--data-dir", d)
+    code, out, _ = run(
+        capsys,
+        "org",
+        "create",
+        "--id",
+        "acme",
+        "--name",
+        "Acme Corp",
+        "--subscription",
+        "trialing",
+        "--data-dir",
+        d,
+    )
     assert code == 0 and "created organization acme (Acme Corp), subscription trialing" in out
     code, _, err = run(capsys, "org", "create", "--id", "acme", "--name", "Again", "--data-dir", d)
     assert code == 1 and "already exists" in err
@@ -63,31 +75,68 @@ def test_unknown_subscription_status_is_an_argument_error(tmp_path, capsys) -> N
 def test_user_create_hashes_the_password_and_refuses_unknown_orgs(tmp_path, capsys) -> None:
     d = str(tmp_path)
     run(capsys, "org", "create", "--id", "acme", "--name", "Acme", "--data-dir", d)
-    code, out, _ = run(capsys, "user", "create", "--email", "Boss@Acme.test", "--org", "acme",
-                       "--role", "Admin", "--password", "s3cret-pass", "--data-dir", d)
+    code, out, _ = run(
+        capsys,
+        "user",
+        "create",
+        "--email",
+        "Boss@Acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "Admin",
+        "--password",
+        "s3cret-pass",
+        "--data-dir",
+        d,
+    )
     assert code == 0 and "<boss@acme.test> in acme as Admin" in out
     user = lookup(tmp_path, lambda c: UserRepository().get_by_email(c, "boss@acme.test"))
     assert user.password_hash != "s3cret-pass"
     assert verify_password(user.password_hash, "s3cret-pass")
-    code, _, err = run(capsys, "user", "create", "--email", "x@y.test", "--org", "ghost",
-                       "--role", "Manager", "--data-dir", d)
+    code, _, err = run(
+        capsys,
+        "user",
+        "create",
+        "--email",
+        "x@y.test",
+        "--org",
+        "ghost",
+        "--role",
+        "Manager",
+        "--data-dir",
+        d,
+    )
     assert code == 1 and "organization 'ghost' does not exist" in err
-    code, _, err = run(capsys, "user", "create", "--email", "boss@acme.test", "--org", "acme",
-                       "--role", "Manager", "--data-dir", d)
+    code, _, err = run(
+        capsys,
+        "user",
+        "create",
+        "--email",
+        "boss@acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "Manager",
+        "--data-dir",
+        d,
+    )
     assert code == 1 and "exists" in err
 
 
 def test_enroll_code_create_prints_a_code_that_redeems_once(tmp_path, capsys) -> None:
     d = str(tmp_path)
     run(capsys, "org", "create", "--id", "acme", "--name", "Acme", "--data-dir", d)
-    code, out, _ = run(capsys, "enroll-code", "create", "--org", "acme", "--ttl", "600",
-                       "--data-dir", d)
+    code, out, _ = run(
+        capsys, "enroll-code", "create", "--org", "acme", "--ttl", "600", "--data-dir", d
+    )
     assert code == 0
     enroll_code = out.strip()
     assert len(enroll_code.replace("-", "")) == 24
 
     async def redeem():
         from aiusage.store.repositories import AgentRepository
+
         db = Database(f"sqlite+aiosqlite:///{tmp_path}/aiusage.db")
         try:
             async with db.write() as conn:
@@ -111,10 +160,25 @@ def test_commands_act_on_postgresql_with_database_url(tmp_path, capsys, monkeypa
     monkeypatch.setenv("AIUSAGE_DATABASE_SCHEMA", schema)
     try:
         common = ["--data-dir", str(tmp_path), "--database-url", POSTGRES_URL]
-        assert run(capsys, "migrate", *common)[1].strip() == "database at revision 0001 (postgresql)"
+        assert (
+            run(capsys, "migrate", *common)[1].strip() == "database at revision 0001 (postgresql)"
+        )
         assert run(capsys, "org", "create", "--id", "pg", "--name", "On PG", *common)[0] == 0
-        assert run(capsys, "user", "create", "--email", "a@pg.test", "--org", "pg", "--role",
-                   "Admin", *common)[0] == 0
+        assert (
+            run(
+                capsys,
+                "user",
+                "create",
+                "--email",
+                "a@pg.test",
+                "--org",
+                "pg",
+                "--role",
+                "Admin",
+                *common,
+            )[0]
+            == 0
+        )
         code, out, _ = run(capsys, "org", "list", *common)
         assert out.strip() == "pg\tactive\tOn PG"
         assert not (tmp_path / "aiusage.db").exists()

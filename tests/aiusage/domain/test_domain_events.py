@@ -29,21 +29,49 @@ def base(kind, **fields):
 
 
 def test_each_event_type_parses_into_its_dataclass_with_utc_times() -> None:
-    started = parse_event(base("SessionStarted", sessionId="s1", startTime="2026-05-01T12:30:00+02:00",
-                               tool=" ChatGPT ", deviceId="dev-1"), NOW)
-    assert started == SessionStarted("e1", datetime(2026, 5, 1, 11, tzinfo=UTC), "u1", "s1",
-                                     datetime(2026, 5, 1, 10, 30, tzinfo=UTC), "ChatGPT", "dev-1")
-    ended = parse_event(base("SessionEnded", sessionId="s1", endTime="2026-05-01T11:00:00Z",
-                             duration=60, aiUsageTime=59.5), NOW)
+    started = parse_event(
+        base(
+            "SessionStarted",
+            sessionId="s1",
+            startTime="2026-05-01T12:30:00+02:00",
+            tool=" ChatGPT ",
+            deviceId="dev-1",
+        ),
+        NOW,
+    )
+    assert started == SessionStarted(
+        "e1",
+        datetime(2026, 5, 1, 11, tzinfo=UTC),
+        "u1",
+        "s1",
+        datetime(2026, 5, 1, 10, 30, tzinfo=UTC),
+        "ChatGPT",
+        "dev-1",
+    )
+    ended = parse_event(
+        base(
+            "SessionEnded",
+            sessionId="s1",
+            endTime="2026-05-01T11:00:00Z",
+            duration=60,
+            aiUsageTime=59.5,
+        ),
+        NOW,
+    )
     assert isinstance(ended, SessionEnded) and (ended.duration, ended.ai_usage_time) == (60.0, 59.5)
     detected = parse_event(base("AIDetected", tool="Claude", duration=0), NOW)
-    assert detected == AIDetected("e1", datetime(2026, 5, 1, 11, tzinfo=UTC), "u1", "Claude", 0.0, None)
+    assert detected == AIDetected(
+        "e1", datetime(2026, 5, 1, 11, tzinfo=UTC), "u1", "Claude", 0.0, None
+    )
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"startTime": "2026-05-01T10:00:00"}, "startTime must include a time zone (e.g. 'Z' or '+02:00')"),
+        (
+            {"startTime": "2026-05-01T10:00:00"},
+            "startTime must include a time zone (e.g. 'Z' or '+02:00')",
+        ),
         ({"startTime": "not a date"}, "startTime is not a valid ISO-8601 timestamp: 'not a date'"),
         ({"startTime": 1714557600}, "startTime must be an ISO-8601 timestamp string"),
         ({"startTime": "2026-05-03T12:00:01Z"}, "startTime is more than 24 hours in the future"),
@@ -75,7 +103,9 @@ def test_session_started_field_errors_are_specific(fields, message) -> None:
     ],
 )
 def test_session_ended_duration_rules(fields, message) -> None:
-    event = base("SessionEnded", sessionId="s1", endTime="2026-05-01T11:00:00Z", duration=60, aiUsageTime=30)
+    event = base(
+        "SessionEnded", sessionId="s1", endTime="2026-05-01T11:00:00Z", duration=60, aiUsageTime=30
+    )
     event.update(fields)
     if fields.get("aiUsageTime", 0) is None:
         del event["aiUsageTime"]
@@ -95,7 +125,8 @@ def test_every_problem_of_an_event_is_reported_at_once() -> None:
 
 def test_unknown_types_and_non_objects_are_refused() -> None:
     assert parse_event(base("Heartbeat"), NOW) == [
-        "type must be one of SessionStarted, SessionEnded, AIDetected"]
+        "type must be one of SessionStarted, SessionEnded, AIDetected"
+    ]
     assert parse_event([1, 2], NOW) == ["event must be a JSON object"]
 
 
@@ -122,7 +153,9 @@ def test_a_batch_is_all_or_nothing_and_reports_indexes_and_event_ids() -> None:
 def test_batch_shape_errors(payload, message) -> None:
     with pytest.raises(BatchInvalid) as exc:
         parse_batch(payload, max_events=2, now=NOW)
-    assert [e.to_json() for e in exc.value.errors] == [{"index": None, "eventId": None, "errors": [message]}]
+    assert [e.to_json() for e in exc.value.errors] == [
+        {"index": None, "eventId": None, "errors": [message]}
+    ]
 
 
 def test_an_empty_batch_is_valid() -> None:
@@ -130,7 +163,9 @@ def test_an_empty_batch_is_valid() -> None:
 
 
 def test_future_skew_up_to_a_day_is_tolerated() -> None:
-    event = base("AIDetected", tool="x", duration=1, occurredAt=(NOW + timedelta(hours=23)).isoformat())
+    event = base(
+        "AIDetected", tool="x", duration=1, occurredAt=(NOW + timedelta(hours=23)).isoformat()
+    )
     assert isinstance(parse_event(event, NOW), AIDetected)
 
 

@@ -31,7 +31,9 @@ async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
     assert changes == []
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(sqlite_db: Database) -> None:
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(
+    sqlite_db: Database,
+) -> None:
     async with sqlite_db.read() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
@@ -102,9 +104,8 @@ async def test_concurrent_first_migrations_on_one_sqlite_file_both_succeed(tmp_p
 @pytest.mark.integration
 async def test_concurrent_first_migrations_on_postgresql_both_succeed() -> None:
     import asyncio
-    import uuid
-
     import sys
+    import uuid
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

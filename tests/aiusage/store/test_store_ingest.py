@@ -28,7 +28,9 @@ def detected(eid, user="u1", tool="Claude", at=T0 + timedelta(minutes=5), sid=No
 
 async def _org(db, org_id="acme", status="active"):
     async with db.write() as conn:
-        await OrganizationRepository().create(conn, org_id, org_id.title(), subscription_status=status)
+        await OrganizationRepository().create(
+            conn, org_id, org_id.title(), subscription_status=status
+        )
 
 
 async def _count(db, table, **where):
@@ -43,18 +45,34 @@ async def test_a_batch_writes_sessions_detections_users_and_rollups(db: Database
     await _org(db)
     ingestor = Ingestor(db)
     result = await ingestor.ingest(
-        "acme", "dev-1",
-        [started("e1", "s1"), detected("e2", sid="s1"), ended("e3", "s1"), started("e4", "s2", user="u2")],
+        "acme",
+        "dev-1",
+        [
+            started("e1", "s1"),
+            detected("e2", sid="s1"),
+            ended("e3", "s1"),
+            started("e4", "s2", user="u2"),
+        ],
         now=NOW,
     )
     assert (result.accepted, result.duplicates) == (4, 0)
     assert [e.event_id for e in result.published] == ["e1", "e2", "e3", "e4"]
     assert sorted(u.user_id for u in result.new_users) == ["u1", "u2"]
     async with db.read() as conn:
-        s1 = (await conn.execute(select(AISession.__table__).where(AISession.__table__.c.id == "s1"))).one()
-        hourly = (await conn.execute(select(UsageHourly.__table__).order_by("user_id", "tool"))).all()
+        s1 = (
+            await conn.execute(select(AISession.__table__).where(AISession.__table__.c.id == "s1"))
+        ).one()
+        hourly = (
+            await conn.execute(select(UsageHourly.__table__).order_by("user_id", "tool"))
+        ).all()
     assert (s1.start_time, s1.end_time, s1.duration_s, s1.ai_usage_s, s1.tool, s1.device_id) == (
-        T0, T0 + timedelta(minutes=30), 1800.0, 600.0, "ChatGPT", "dev-1")
+        T0,
+        T0 + timedelta(minutes=30),
+        1800.0,
+        600.0,
+        "ChatGPT",
+        "dev-1",
+    )
     assert await _count(db, AIDetection.__table__) == 1
     assert await _count(db, User.__table__, org_id="acme") == 2
     by_key = {(r.user_id, r.tool): r for r in hourly}
@@ -75,7 +93,9 @@ async def test_replaying_a_batch_changes_nothing_and_counts_duplicates(db: Datab
     assert await _count(db, AIDetection.__table__) == 1
     assert await _count(db, ProcessedEvent.__table__) == 3
     async with db.read() as conn:
-        started_total = (await conn.execute(select(func.sum(UsageHourly.__table__.c.sessions_started)))).scalar_one()
+        started_total = (
+            await conn.execute(select(func.sum(UsageHourly.__table__.c.sessions_started)))
+        ).scalar_one()
     assert started_total == 1
 
 
@@ -96,18 +116,26 @@ async def test_event_ids_are_scoped_to_the_organization(db: Database) -> None:
     assert await _count(db, AISession.__table__, org_id="b", user_id="other") == 1
 
 
-async def test_an_end_before_its_start_derives_the_start_until_the_start_arrives(db: Database) -> None:
+async def test_an_end_before_its_start_derives_the_start_until_the_start_arrives(
+    db: Database,
+) -> None:
     await _org(db)
     ingestor = Ingestor(db)
     end_at = T0 + timedelta(minutes=30)
-    await ingestor.ingest("acme", "dev", [ended("e2", "s1", at=end_at, duration=600.0, ai=60.0)], now=NOW)
+    await ingestor.ingest(
+        "acme", "dev", [ended("e2", "s1", at=end_at, duration=600.0, ai=60.0)], now=NOW
+    )
     async with db.read() as conn:
         row = (await conn.execute(select(AISession.__table__))).one()
     assert row.start_time == end_at - timedelta(seconds=600) and row.end_time == end_at
     await ingestor.ingest("acme", "dev", [started("e1", "s1", at=T0)], now=NOW)
     async with db.read() as conn:
         row = (await conn.execute(select(AISession.__table__))).one()
-        hourly = (await conn.execute(select(UsageHourly.__table__).where(UsageHourly.__table__.c.sessions_started != 0))).all()
+        hourly = (
+            await conn.execute(
+                select(UsageHourly.__table__).where(UsageHourly.__table__.c.sessions_started != 0)
+            )
+        ).all()
     assert (row.start_time, row.end_time, row.tool, row.ai_usage_s) == (T0, end_at, "ChatGPT", 60.0)
     assert sum(r.sessions_started for r in hourly) == 1
 
@@ -115,12 +143,16 @@ async def test_an_end_before_its_start_derives_the_start_until_the_start_arrives
 async def test_only_the_first_end_of_a_session_counts(db: Database) -> None:
     await _org(db)
     ingestor = Ingestor(db)
-    await ingestor.ingest("acme", "dev", [started("e1", "s1"), ended("e2", "s1", ai=100.0)], now=NOW)
+    await ingestor.ingest(
+        "acme", "dev", [started("e1", "s1"), ended("e2", "s1", ai=100.0)], now=NOW
+    )
     second = await ingestor.ingest("acme", "dev", [ended("e3", "s1", ai=999.0)], now=NOW)
     assert (second.accepted, second.published) == (1, [])
     async with db.read() as conn:
         row = (await conn.execute(select(AISession.__table__))).one()
-        total_ai = (await conn.execute(select(func.sum(UsageHourly.__table__.c.ai_usage_s)))).scalar_one()
+        total_ai = (
+            await conn.execute(select(func.sum(UsageHourly.__table__.c.ai_usage_s)))
+        ).scalar_one()
     assert row.ai_usage_s == 100.0 and total_ai == 100.0
 
 
@@ -169,9 +201,41 @@ async def test_a_thousand_event_batch_is_applied_in_one_go(db: Database) -> None
     events = []
     for i in range(250):
         sid = f"s{i}"
-        events += [started(f"a{i}", sid, user=f"u{i % 20}"), detected(f"b{i}", user=f"u{i % 20}", sid=sid),
-                   detected(f"c{i}", user=f"u{i % 20}"), ended(f"d{i}", sid, user=f"u{i % 20}")]
+        events += [
+            started(f"a{i}", sid, user=f"u{i % 20}"),
+            detected(f"b{i}", user=f"u{i % 20}", sid=sid),
+            detected(f"c{i}", user=f"u{i % 20}"),
+            ended(f"d{i}", sid, user=f"u{i % 20}"),
+        ]
     result = await Ingestor(db).ingest("acme", "dev", events, now=NOW)
     assert result.accepted == 1000
     assert await _count(db, AISession.__table__) == 250
     assert await _count(db, AIDetection.__table__) == 500
+
+
+async def test_concurrent_batches_touching_one_session_merge_without_double_counting(
+    db: Database,
+) -> None:
+    """Start and end of one session in two batches applied at the same time (PostgreSQL runs
+    them in parallel transactions; SQLite serializes writers)."""
+    import asyncio
+
+    await _org(db)
+    ingestor = Ingestor(db)
+    for round_ in range(5):
+        sid = f"s{round_}"
+        await asyncio.gather(
+            ingestor.ingest("acme", "dev", [started(f"a{round_}", sid)], now=NOW),
+            ingestor.ingest("acme", "dev", [ended(f"b{round_}", sid, ai=60.0)], now=NOW),
+        )
+    async with db.read() as conn:
+        rows = (await conn.execute(select(AISession.__table__))).all()
+        started_total = (
+            await conn.execute(select(func.sum(UsageHourly.__table__.c.sessions_started)))
+        ).scalar_one()
+        ended_total = (
+            await conn.execute(select(func.sum(UsageHourly.__table__.c.sessions_ended)))
+        ).scalar_one()
+    assert len(rows) == 5
+    assert all(r.start_time == T0 and r.end_time is not None and r.tool == "ChatGPT" for r in rows)
+    assert (started_total, ended_total) == (5, 5)

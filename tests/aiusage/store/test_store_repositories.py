@@ -19,14 +19,19 @@ T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 async def test_organizations_are_created_listed_and_change_subscription(db: Database) -> None:
     repo = OrganizationRepository()
     async with db.write() as conn:
-        await repo.create(conn, "acme", "Acme", subscription_status="trialing",
-                          approved_tools=["ChatGPT"], now=T0)
+        await repo.create(
+            conn, "acme", "Acme", subscription_status="trialing", approved_tools=["ChatGPT"], now=T0
+        )
         await repo.set_subscription(conn, "acme", "canceled")
     async with db.read() as conn:
         org = await repo.get(conn, "acme")
         assert await repo.subscription_status(conn, "nope") is None
     assert org is not None
-    assert (org.name, org.subscription_status, org.approved_tools) == ("Acme", "canceled", ("ChatGPT",))
+    assert (org.name, org.subscription_status, org.approved_tools) == (
+        "Acme",
+        "canceled",
+        ("ChatGPT",),
+    )
 
 
 async def test_duplicate_or_invalid_organizations_are_refused(db: Database) -> None:
@@ -50,8 +55,9 @@ async def test_users_have_unique_emails_and_roles_of_active_users_only(db: Datab
     async with db.write() as conn:
         await orgs.create(conn, "acme", "Acme")
         await orgs.create(conn, "other", "Other")
-        alice = await repo.create(conn, "acme", email="Alice@Example.com", role="Admin",
-                                  password_hash="h")
+        alice = await repo.create(
+            conn, "acme", email="Alice@Example.com", role="Admin", password_hash="h"
+        )
         with pytest.raises(Conflict):
             await repo.create(conn, "other", email="alice@example.com", role="Manager")
         with pytest.raises(NotFound):
@@ -76,8 +82,9 @@ async def test_enrollment_codes_work_once_and_expire(db: Database) -> None:
         code = await agents.create_enrollment_code(conn, "acme", ttl=timedelta(minutes=5), now=T0)
         stale = await agents.create_enrollment_code(conn, "acme", ttl=timedelta(minutes=5), now=T0)
     async with db.write() as conn:
-        enrollment = await agents.redeem_enrollment_code(conn, code, device_name="laptop",
-                                                         now=T0 + timedelta(minutes=1))
+        enrollment = await agents.redeem_enrollment_code(
+            conn, code, device_name="laptop", now=T0 + timedelta(minutes=1)
+        )
     assert enrollment.org_id == "acme"
     with pytest.raises(NotFound):
         async with db.write() as conn:
