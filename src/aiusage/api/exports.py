@@ -2,7 +2,10 @@
 
 * ``POST /api/exports {from, to, format: csv|jsonl}`` -> 202 with the job; the job runs in the
   background and ends with ExportCompleted ``{jobId, downloadUrl}`` to ``user:{userId}``.
+* ``GET /api/exports``: the caller's own jobs, newest first (``limit`` 1-200, default 50).
 * ``GET /api/exports/{id}``: the job, for its owner only (404 for anyone else).
+* Roles: Admin and SuperAdmin. Managers see the dashboard but not raw per-session data, so
+  they are refused (403) here as the dashboard hides the page (issue 7).
 * ``GET /api/exports/{id}/download?exp=&sig=``: the file. Needs the owner's token (Bearer or
   ``access_token``) *and* a valid unexpired signature: bad signature or another user -> 403,
   expired link -> 410 (ask ``GET /api/exports/{id}`` for a fresh one), not finished -> 409.
@@ -19,11 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiusage.api.dashboard import ErrorBody
 from aiusage.auth.deps import TenantScope, require_principal, require_tenant
-from aiusage.auth.principal import DASHBOARD_ROLES, UserPrincipal
+from aiusage.auth.principal import ADMIN, SUPER_ADMIN, UserPrincipal
 from aiusage.errors import ValidationError
 from aiusage.exports.service import DownloadGone, ExportService
 
 router = APIRouter(tags=["exports"])
+
+EXPORT_ROLES = frozenset({ADMIN, SUPER_ADMIN})
+"""Who may export raw session data."""
 
 STATE_KEY = "export_service"
 """Attribute of ``app.state`` holding the :class:`ExportService`."""
@@ -56,13 +62,23 @@ def export_service(request: Request) -> ExportService:
 async def create_export(
     request: Request,
     body: ExportRequest,
-    scope: TenantScope = Depends(require_tenant(roles=DASHBOARD_ROLES)),
+    scope: TenantScope = Depends(require_tenant(roles=EXPORT_ROLES)),
 ) -> JSONResponse:
     """The new job (``status: pending``); its URL is in ``Location``."""
     job = await export_service(request).create(
         scope.org_id, scope.principal.sub, body.from_, body.to, body.format
     )
     return JSONResponse(job, status_code=202, headers={"Location": f"/api/exports/{job['id']}"})
+
+
+@router.get("/api/exports", summary="The caller's export jobs")
+async def list_exports(
+    request: Request,
+    limit: int = Query(50, ge=1, le=200),
+    scope: TenantScope = Depends(require_tenant(roles=EXPORT_ROLES)),
+) -> list[dict[str, Any]]:
+    """The caller's jobs in this organization, newest first."""
+    return await export_service(request).list(scope.org_id, scope.principal.sub, limit)
 
 
 @router.get(
@@ -73,7 +89,7 @@ async def create_export(
 async def get_export(
     request: Request,
     job_id: str = Path(..., max_length=64),
-    scope: TenantScope = Depends(require_tenant(roles=DASHBOARD_ROLES)),
+    scope: TenantScope = Depends(require_tenant(roles=EXPORT_ROLES)),
 ) -> dict[str, Any]:
     """The job; ``downloadUrl`` is a freshly signed link once it is done."""
     return await export_service(request).get(scope.org_id, scope.principal.sub, job_id)
@@ -109,4 +125,4 @@ async def download_export(
     return FileResponse(found.path, media_type=found.media_type, filename=found.filename)
 
 
-__all__ = ["STATE_KEY", "ExportRequest", "export_service", "router"]
+__all__ = ["EXPORT_ROLES", "STATE_KEY", "ExportRequest", "export_service", "router"]

@@ -161,6 +161,23 @@ class ExportService:
             raise NotFound(f"export {job_id!r} not found")
         return self._json(row)
 
+    async def list(self, org_id: str, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The caller's own jobs in this organization, newest first (at most ``limit``)."""
+        async with self._db.read() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(_jobs)
+                        .where(_jobs.c.org_id == org_id, _jobs.c.user_id == user_id)
+                        .order_by(_jobs.c.created_at.desc(), _jobs.c.id.desc())
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [self._json(row) for row in rows]
+
     def download_url(self, job_id: str, user_id: str) -> str:
         """A signed link valid for the configured TTL from now."""
         exp = int(self._clock().timestamp()) + self._ttl

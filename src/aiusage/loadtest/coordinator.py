@@ -121,9 +121,7 @@ class WorkerHandle:
     reader_task: asyncio.Task[None] | None = None
 
 
-def delivery_accounting(
-    finals: list[dict[str, Any]], expected: dict[str, int]
-) -> dict[str, Any]:
+def delivery_accounting(finals: list[dict[str, Any]], expected: dict[str, int]) -> dict[str, Any]:
     """Merge the workers' per-organization rows ``[connections, distinct, duplicates]``.
 
     Every connection open when the events started should receive each of its organization's
@@ -487,13 +485,15 @@ class Coordinator:
         """Phase 4: until no tracked message arrived for ``quiet`` seconds."""
         self.phase = "drain"
         deadline = time.monotonic() + limit
-        last = -1
+        last = self._sum("tracked")
         while time.monotonic() < deadline:
             await asyncio.sleep(quiet)
             cur = self._sum("tracked")
             if cur == last:
                 break
             last = cur
+            # Progress lines are 1 s apart: the last delivery happened within ``quiet`` before.
+            self.phases["last_delivery"] = self.clock() - self.t0
 
     async def stop(self) -> None:
         """Phase 5: workers close and send their final accounting."""
@@ -549,6 +549,12 @@ class Coordinator:
         events_window = (
             self.phases.get("events_end", 0.0) - self.phases.get("events_start", 0.0)
         ) or cfg.duration
+        # Deliveries/s over the time messages actually flowed (a saturated server keeps
+        # delivering after the last event was sent).
+        delivery_window = max(
+            events_window,
+            self.phases.get("last_delivery", 0.0) - self.phases.get("events_start", 0.0),
+        )
         rows = [r for r in self.timeline if r["phase"] in ("events", "drain")]
         peak_dps = max((r["deliveries_per_s"] for r in rows), default=0.0)
         cpu_rows = [r["server_cpu_pct"] for r in rows if r["server_cpu_pct"] is not None]
@@ -587,8 +593,9 @@ class Coordinator:
                 "lost": lost,
                 "duplicates": duplicates,
                 "all_pushed_messages": fsum("deliveries"),
-                "tracked_per_s": round(distinct / events_window, 1) if events_window else None,
-                "deliveries_per_s": round(fsum("deliveries") / max(events_window, 1e-9), 1),
+                "tracked_per_s": round(distinct / delivery_window, 1) if delivery_window else None,
+                "deliveries_per_s": round(fsum("deliveries") / max(delivery_window, 1e-9), 1),
+                "delivery_window_s": round(delivery_window, 2),
                 "peak_deliveries_per_s": round(peak_dps, 1),
             },
             "latency_ms": total.summary_ms(),
@@ -602,6 +609,11 @@ class Coordinator:
             },
             "errors": errors[:20],
         }
+
+    def report(self) -> dict[str, Any]:
+        """``{config, result, timeline}`` (what :func:`~aiusage.loadtest.report.write_report`
+        takes)."""
+        return {"config": self.config_json(), "result": self.result(), "timeline": self.timeline}
 
     def config_json(self) -> dict[str, Any]:
         """The configuration, without tokens."""
@@ -624,17 +636,25 @@ class Coordinator:
         }
 
 
-async def run_loadtest(cfg: LoadTestConfig) -> dict[str, Any]:
-    """Run every phase and return ``{config, result, timeline}``."""
+async def run_loadtest(
+    cfg: LoadTestConfig, *, settle: float = 3.0, drain_limit: float = 15.0
+) -> dict[str, Any]:
+    """Run every phase and return ``{config, result, timeline}``.
+
+    Args:
+        cfg: The run.
+        settle: Seconds between the connect phase and the idle memory sample.
+        drain_limit: Longest wait for in-flight messages after the last event.
+    """
     coord = Coordinator(cfg)
     await coord.measure_before()
     coord.start_sampler()
     try:
         await coord.start_workers()
         await coord.wait_connected()
-        await coord.measure_idle()
+        await coord.measure_idle(settle)
         await coord.drive_events()
-        await coord.drain()
+        await coord.drain(limit=drain_limit)
     finally:
         await coord.stop()
-    return {"config": coord.config_json(), "result": coord.result(), "timeline": coord.timeline}
+    return coord.report()

@@ -341,18 +341,10 @@ class Ingestor:
         new_ids = {row.id for row in rows if row.created_at == now}
         result.new_users.extend(NewUser(uid, None, now) for uid in user_ids if uid in new_ids)
 
-    async def _sessions(
-        self,
-        conn: AsyncConnection,
-        org_id: str,
-        agent_id: str,
-        fresh: Sequence[AgentEvent],
-        rollup: RollupSink | None,
-        result: IngestResult,
-    ) -> None:
-        session_ids = sorted(
-            {e.session_id for e in fresh if isinstance(e, SessionStarted | SessionEnded)}
-        )
+    async def _load_sessions(
+        self, conn: AsyncConnection, org_id: str, session_ids: Sequence[str]
+    ) -> dict[str, _SessionState]:
+        """The current rows of the sessions a batch touches."""
         before: dict[str, _SessionState] = {}
         c = ai_sessions.c
         for chunk in _chunks(session_ids):
@@ -378,6 +370,21 @@ class Ingestor:
                     r.duration_s,
                     r.ai_usage_s,
                 )
+        return before
+
+    async def _sessions(
+        self,
+        conn: AsyncConnection,
+        org_id: str,
+        agent_id: str,
+        fresh: Sequence[AgentEvent],
+        rollup: RollupSink | None,
+        result: IngestResult,
+    ) -> None:
+        session_ids = sorted(
+            {e.session_id for e in fresh if isinstance(e, SessionStarted | SessionEnded)}
+        )
+        before = await self._load_sessions(conn, org_id, session_ids)
         state: dict[str, _SessionState] = {k: replace(v) for k, v in before.items()}
         for event in fresh:
             if isinstance(event, SessionStarted):

@@ -316,6 +316,7 @@ class HubConnection:
         """Queue a broadcast; never blocks or raises (slow consumers are aborted)."""
         if not _CONNECTING <= self._state <= _CONNECTED:
             return
+        self._handler.stats.messages_sent += 1
         protocol = self._protocol
         assert protocol is not None
         try:
@@ -370,6 +371,7 @@ class HubConnection:
         """
         if not _CONNECTING <= self._state <= _CONNECTED:
             return
+        self._handler.stats.messages_sent += 1
         protocol = self._protocol
         assert protocol is not None
         self._send_data(protocol.write(message), message.type in TRACKABLE_TYPES)
@@ -609,6 +611,7 @@ class HubConnection:
                 return
 
     def _on_message(self, message: HubMessage) -> None:
+        self._handler.stats.messages_received += 1
         mb = self._msgbuf
         if mb is not None and not mb.should_process(message):
             return  # duplicate from a replay, or before the client's Sequence (§5.3)

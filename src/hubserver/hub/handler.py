@@ -34,6 +34,11 @@ class HubStats:
     """Connections that completed the handshake and ``on_connected``."""
     slow_consumer_aborts: int = 0
     """Connections aborted because their outgoing buffer exceeded ``max_outgoing_buffer``."""
+    messages_received: int = 0
+    """Hub messages parsed from clients (pings included), for ``/metrics`` (issue 10)."""
+    messages_sent: int = 0
+    """Hub messages written to clients (invocations, completions, stream items, broadcasts;
+    not keep-alive pings or the handshake response)."""
 
 
 class HubConnectionHandler:

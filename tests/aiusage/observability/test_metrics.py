@@ -88,6 +88,7 @@ async def test_connections_are_reported_by_transport_protocol_and_organization()
     ]
     for client in clients:
         await client.connect()
+    assert (await clients[0].invoke("Echo", "hi")).result == "hi"
     pending = HubTestClient(handler, "json", principal=user("acme", "e"))  # no handshake yet
     assert pending.handshake is None
     collector = MetricsCollector(handler=handler, lifetime=handler.lifetime,
@@ -110,6 +111,8 @@ async def test_connections_are_reported_by_transport_protocol_and_organization()
     assert m["aiusage_hub_organizations"] == 3
     assert m["aiusage_hub_connections_opened_total"] == 4
     assert m["aiusage_hub_slow_consumer_disconnects_total"] == 0
+    assert m['aiusage_hub_messages_total{direction="in"}'] == 1  # the invocation
+    assert m['aiusage_hub_messages_total{direction="out"}'] == 1  # its completion
     assert m["aiusage_backplane_healthy"] == 1
     assert m['aiusage_backplane_info{kind="InMemoryLifetimeManager"}'] == 1
 
