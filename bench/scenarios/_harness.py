@@ -123,7 +123,8 @@ class Stack:
         env = dict(os.environ, AIUSAGE_ACCESS_LOG="0", AIUSAGE_LOG_LEVEL="WARNING",
                    AIUSAGE_CHANNEL_PREFIX=self.prefix,
                    PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.procs = [subprocess.Popen(cmd, env=env, cwd=str(ROOT)) for cmd in self._commands()]
+        self.procs = [subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL)
+                      for cmd in self._commands()]
         t = wait_listening(self.port, self.procs)
         if self.name == "raw":
             wait_listening(self.events_port, self.procs)

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import urllib.parse
+import warnings
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +25,9 @@ import uvicorn
 import uvloop
 
 import _events
+
+# Same ASGI WebSocket implementation as the baseline's python-socketio row (uvicorn websockets).
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
 
 # Keep-alive as long as the baseline's socket.io runs (600 s) so pings do not distort the
 # idle-memory and fan-out figures; the clients still answer every ping they get.

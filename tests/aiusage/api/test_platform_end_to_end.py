@@ -173,3 +173,33 @@ async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(
             await ws.close()
     finally:
         await p.stop(grace=1.0)
+
+
+async def test_canceling_a_subscription_on_the_cli_closes_live_connections_within_5s(
+    platform, tmp_path, monkeypatch
+) -> None:
+    from aiusage.cli import main
+
+    monkeypatch.delenv("AIUSAGE_DATABASE_URL", raising=False)
+    ws = await _connect(platform.base_url, platform.issuer.issue("admin-a", "a", "Admin"), "a")
+    try:
+        code = await asyncio.to_thread(
+            main, ["org", "set-subscription", "a", "canceled", "--data-dir", str(tmp_path)]
+        )
+        assert code == 0
+        closed = None
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while closed is None and asyncio.get_running_loop().time() < deadline:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            except websockets.ConnectionClosed:
+                closed = {"type": 7}
+                break
+            for record in frame.split(RS):
+                if record and json.loads(record).get("type") == 7:
+                    closed = json.loads(record)
+        assert closed is not None, "connection still open 5 s after the subscription ended"
+    finally:
+        await ws.close()
