@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.hub_client import FakeClock
+
+# Test clients (httpx) log full request URLs at INFO, tokens in query strings included; the
+# token-redaction tests are about what the *server* logs, so keep client chatter out.
+for _client_logger in ("httpx", "httpcore"):
+    logging.getLogger(_client_logger).setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Tests that configure logging (serve, observability) must not leak it into others."""
+    root = logging.getLogger()
+    level, handlers, filters = root.level, list(root.handlers), list(root.filters)
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    root.filters[:] = filters
 
 
 @pytest.fixture

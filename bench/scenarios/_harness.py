@@ -65,7 +65,7 @@ def wait_listening(port: int, procs: list[subprocess.Popen[bytes]], limit: float
         except OSError:
             dead = [p for p in procs if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"server exited with {dead[0].returncode}")
+                raise RuntimeError(f"server exited with {dead[0].returncode}") from None
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {port} after {limit:.0f} s")
 
@@ -88,29 +88,49 @@ class Stack:
 
     @property
     def url(self) -> str:
-        path = {"aiusage": "/hubs/analytics", "python-socketio": "/socket.io/", "raw": "/"}[self.name]
+        path = {"aiusage": "/hubs/analytics", "python-socketio": "/socket.io/", "raw": "/"}[
+            self.name
+        ]
         return f"http://127.0.0.1:{self.port}{path}"
 
     @property
     def events_url(self) -> str | None:
-        return f"http://127.0.0.1:{self.events_port}/api/agent/events" if self.name == "raw" else None
+        return (
+            f"http://127.0.0.1:{self.events_port}/api/agent/events" if self.name == "raw" else None
+        )
 
     def _commands(self) -> list[list[str]]:
         n = self.procs_count
         if self.name == "aiusage":
-            base = [PY, "-m", "aiusage.cli", "serve", "--port", str(self.port),
-                    "--data-dir", str(self.data_dir)]
+            base = [
+                PY,
+                "-m",
+                "aiusage.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ]
             if n == 1:
                 return [base]
             # `aiusage serve --workers N` children, started directly (migration done by
             # prepare()): SO_REUSEPORT on one port, groups shared through Redis.
-            return [base + ["--redis-url", REDIS_URL, "--workers", str(n), "--worker-index", str(i)]
-                    for i in range(n)]
+            return [
+                [*base, "--redis-url", REDIS_URL, "--workers", str(n), "--worker-index", str(i)]
+                for i in range(n)
+            ]
         if self.name == "python-socketio":
             cmd = [PY, str(HERE / "servers" / "sio_server.py"), "--port", str(self.port)]
             return [cmd + (["--reuse-port"] if n > 1 else []) for _ in range(n)]
-        cmd = [PY, str(HERE / "servers" / "raw_ref.py"), "--port", str(self.port),
-               "--events-port", str(self.events_port)]
+        cmd = [
+            PY,
+            str(HERE / "servers" / "raw_ref.py"),
+            "--port",
+            str(self.port),
+            "--events-port",
+            str(self.events_port),
+        ]
         return [cmd + (["--reuse-port"] if n > 1 else []) for _ in range(n)]
 
     def prepare(self, orgs: list[str]) -> None:
@@ -120,11 +140,17 @@ class Stack:
 
     def start(self) -> float:
         """Start every process; return when the port accepts (time.time())."""
-        env = dict(os.environ, AIUSAGE_ACCESS_LOG="0", AIUSAGE_LOG_LEVEL="WARNING",
-                   AIUSAGE_CHANNEL_PREFIX=self.prefix,
-                   PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.procs = [subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL)
-                      for cmd in self._commands()]
+        env = dict(
+            os.environ,
+            AIUSAGE_ACCESS_LOG="0",
+            AIUSAGE_LOG_LEVEL="WARNING",
+            AIUSAGE_CHANNEL_PREFIX=self.prefix,
+            PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        )
+        self.procs = [
+            subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL)
+            for cmd in self._commands()
+        ]
         t = wait_listening(self.port, self.procs)
         if self.name == "raw":
             wait_listening(self.events_port, self.procs)
@@ -149,7 +175,9 @@ class Stack:
         return [p.pid for p in self.procs]
 
 
-def loadtest_config(stack: Stack, a: argparse.Namespace, orgs: list[str], **kw: Any) -> LoadTestConfig:
+def loadtest_config(
+    stack: Stack, a: argparse.Namespace, orgs: list[str], **kw: Any
+) -> LoadTestConfig:
     dash, agent = mint_tokens(stack.data_dir, orgs, 24 * 3600)
     base: dict[str, Any] = dict(
         url=stack.url,
@@ -164,7 +192,11 @@ def loadtest_config(stack: Stack, a: argparse.Namespace, orgs: list[str], **kw: 
         duration=a.duration,
         event_rate=a.event_rate,
         concurrency=a.concurrency,
+        workers=a.client_procs,
         server_pids=stack.pids(),
+        # Several aiusage processes share the port without a sticky proxy: WebSockets then
+        # connect without negotiate (the JS client's skipNegotiation), as docs/deploy.md says.
+        skip_negotiation=stack.name == "aiusage" and stack.procs_count > 1,
         label=f"{a.scenario} {stack.name} N={a.n}",
         quiet=a.quiet,
     )
@@ -172,18 +204,39 @@ def loadtest_config(stack: Stack, a: argparse.Namespace, orgs: list[str], **kw: 
     return LoadTestConfig(**base)
 
 
-def common_args(scenario: str, doc: str, *, n: int, orgs: int, duration: float, rate: float) -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_args(
+    scenario: str, doc: str, *, n: int, orgs: int, duration: float, rate: float
+) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=n, help=f"connections (default {n})")
     ap.add_argument("--orgs", type=int, default=orgs, help=f"organizations (default {orgs})")
-    ap.add_argument("--duration", type=float, default=duration, help=f"seconds (default {duration:g})")
-    ap.add_argument("--event-rate", type=float, default=rate, help=f"agent events/s (default {rate:g})")
-    ap.add_argument("--protocol", choices=("json", "messagepack"), default="json",
-                    help="SignalR protocol of the aiusage stack")
+    ap.add_argument(
+        "--duration", type=float, default=duration, help=f"seconds (default {duration:g})"
+    )
+    ap.add_argument(
+        "--event-rate", type=float, default=rate, help=f"agent events/s (default {rate:g})"
+    )
+    ap.add_argument(
+        "--protocol",
+        choices=("json", "messagepack"),
+        default="json",
+        help="SignalR protocol of the aiusage stack",
+    )
     ap.add_argument("--stacks", default=",".join(STACKS), help="comma list of " + ", ".join(STACKS))
-    ap.add_argument("--procs", type=int, default=0,
-                    help="server processes per stack (default: 1, or N/15000 rounded up)")
-    ap.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per client process")
+    ap.add_argument(
+        "--procs",
+        type=int,
+        default=0,
+        help="server processes per stack (default: 1, or N/15000 rounded up)",
+    )
+    ap.add_argument(
+        "--concurrency", type=int, default=200, help="handshakes in flight per client process"
+    )
+    ap.add_argument(
+        "--client-procs", type=int, default=0, help="load-client processes (default: N/12000)"
+    )
     ap.add_argument("--quiet", action="store_true", help="no per-second progress lines")
     ap.add_argument("--tag", default="", help="suffix of the result file names")
     ap.set_defaults(scenario=scenario)
@@ -207,8 +260,11 @@ def run_stacks(
         stack.prepare(orgs)
         try:
             stack.start()
-            print(f"== {a.scenario}: {name} ({stack.procs_count} server process(es), N={a.n})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"== {a.scenario}: {name} ({stack.procs_count} server process(es), N={a.n})",
+                file=sys.stderr,
+                flush=True,
+            )
             results[name] = _run(body(stack, orgs))
         except Exception as exc:  # keep the other stacks' results; record the failure
             results[name] = {"error": repr(exc)}
@@ -237,8 +293,13 @@ def stamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def finish(a: argparse.Namespace, title: str, columns: list[tuple[str, Callable[[dict[str, Any]], Any]]],
-           results: dict[str, dict[str, Any]], notes: list[str]) -> Path:
+def finish(
+    a: argparse.Namespace,
+    title: str,
+    columns: list[tuple[str, Callable[[dict[str, Any]], Any]]],
+    results: dict[str, dict[str, Any]],
+    notes: list[str],
+) -> Path:
     """Print the comparison table and write bench/results/<scenario>-<stamp>{.json,.md,/}."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"{a.scenario}-N{a.n}-{stamp()}{('-' + a.tag) if a.tag else ''}"
@@ -252,14 +313,18 @@ def finish(a: argparse.Namespace, title: str, columns: list[tuple[str, Callable[
         "",
         f"{dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, {platform.node()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}. Command: "
-        f"`{' '.join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}`",
+        f"`{' '.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}`",
         "",
         header,
         "|" + "---|" * (len(columns) + 1),
     ]
     for stack, rep in results.items():
         if "result" not in rep:
-            lines.append(f"| {stack} | " + " | ".join(["error"] * len(columns)) + f" |  <!-- {rep.get('error')} -->")
+            lines.append(
+                f"| {stack} | "
+                + " | ".join(["error"] * len(columns))
+                + f" |  <!-- {rep.get('error')} -->"
+            )
             continue
         cells = []
         for _, fn in columns:
@@ -269,13 +334,14 @@ def finish(a: argparse.Namespace, title: str, columns: list[tuple[str, Callable[
                 v = None
             cells.append(_cell(v))
         lines.append(f"| {stack} | " + " | ".join(cells) + " |")
-    lines += [""] + notes + ["", f"Per-stack reports and plots: `bench/results/{name}/<stack>/`."]
+    lines += ["", *notes, "", f"Per-stack reports and plots: `bench/results/{name}/<stack>/`."]
     text = "\n".join(lines) + "\n"
     print(text)
     (RESULTS / f"{name}.md").write_text(text)
     slim = {k: {kk: vv for kk, vv in v.items() if kk != "timeline"} for k, v in results.items()}
-    (RESULTS / f"{name}.json").write_text(json.dumps({"args": vars(a), "results": slim}, indent=2,
-                                                       default=str))
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"args": vars(a), "results": slim}, indent=2, default=str)
+    )
     return RESULTS / f"{name}.md"
 
 
@@ -289,7 +355,12 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def ratio(results: dict[str, dict[str, Any]], stack: str, other: str, fn: Callable[[dict[str, Any]], float]) -> str:
+def ratio(
+    results: dict[str, dict[str, Any]],
+    stack: str,
+    other: str,
+    fn: Callable[[dict[str, Any]], float],
+) -> str:
     """``stack``'s figure over ``other``'s, for the notes."""
     try:
         a, b = fn(results[stack]), fn(results[other])
@@ -300,6 +371,7 @@ def ratio(results: dict[str, dict[str, Any]], stack: str, other: str, fn: Callab
 
 # Column helpers -----------------------------------------------------------------------------
 
+
 def r(rep: dict[str, Any], *path: str) -> Any:
     cur: Any = rep["result"]
     for p in path:
@@ -307,5 +379,14 @@ def r(rep: dict[str, Any], *path: str) -> Any:
     return cur
 
 
-__all__ = ["Coordinator", "Stack", "common_args", "finish", "loadtest_config", "r", "ratio",
-           "run_stacks", "standard"]
+__all__ = [
+    "Coordinator",
+    "Stack",
+    "common_args",
+    "finish",
+    "loadtest_config",
+    "r",
+    "ratio",
+    "run_stacks",
+    "standard",
+]

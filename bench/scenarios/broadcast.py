@@ -40,12 +40,18 @@ def main() -> None:
         ("peak RSS MB", lambda rep: h.r(rep, "server", "rss_peak_mb")),
     ]
     notes = [
-        f"aiusage deliveries/s = {h.ratio(results, 'aiusage', 'raw', dps)} of raw (target >= 0.8x), "
-        f"{h.ratio(results, 'aiusage', 'python-socketio', dps)} of python-socketio (target >= 10x).",
+        f"aiusage deliveries/s = {h.ratio(results, 'aiusage', 'raw', dps)} of raw "
+        "(target >= 0.8x), "
+        f"{h.ratio(results, 'aiusage', 'python-socketio', dps)} of python-socketio "
+        "(target >= 10x).",
+        "Lost, for a stack that saturates: messages still queued when --drain ran out "
+        "(raise --drain, or lower --event-rate, to tell backlog from loss).",
         "aiusage events go through POST /api/agent/events (validation, SQLite commit, publish); "
         "the comparison servers only decode and emit, so latency includes more work for aiusage.",
     ]
-    h.finish(a, f"One-organization broadcast, N={a.n}, {a.event_rate:g} events/s", cols, results, notes)
+    h.finish(
+        a, f"One-organization broadcast, N={a.n}, {a.event_rate:g} events/s", cols, results, notes
+    )
 
 
 if __name__ == "__main__":

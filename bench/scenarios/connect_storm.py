@@ -56,7 +56,8 @@ def main() -> None:
                 "stop_s": round(t_down - t_stop, 2),
                 "storm_s": round(last - t_listen, 2) if last else None,
                 "storm_rate_per_s": round(coord._sum("reconnects") / (last - t_listen), 1)
-                if last > t_listen else None,
+                if last > t_listen
+                else None,
             }
         finally:
             await coord.stop()
@@ -75,7 +76,9 @@ def main() -> None:
         ("reconnects/s", lambda rep: rep["storm"]["storm_rate_per_s"]),
         ("initial connect s", lambda rep: h.r(rep, "connections", "connect_s")),
     ]
-    notes = ["Target: a 10K storm (negotiate, JWT check, WebSocket, handshake) completes in <= 15 s."]
+    notes = [
+        "Target: a 10K storm (negotiate, JWT check, WebSocket, handshake) completes in <= 15 s."
+    ]
     h.finish(a, f"Connect storm after a server restart, N={a.n}", cols, results, notes)
 
 

@@ -42,7 +42,8 @@ def main() -> None:
     notes = [
         "Target: aiusage <= 16 KB per idle connection; 50K connections <= 1 GB RSS summed over "
         "the server processes. RSS excludes kernel socket memory.",
-        f"aiusage KB/conn vs python-socketio: {h.ratio(results, 'aiusage', 'python-socketio', kb)}, "
+        "aiusage KB/conn vs python-socketio: "
+        f"{h.ratio(results, 'aiusage', 'python-socketio', kb)}, "
         f"vs raw: {h.ratio(results, 'aiusage', 'raw', kb)}.",
     ]
     h.finish(a, f"Idle connections, N={a.n}", cols, results, notes)

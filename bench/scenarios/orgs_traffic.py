@@ -1,7 +1,8 @@
 """Scenario: 1,000 organizations x 10 dashboards under agent traffic (R events/s spread
 round-robin over the organizations; each event reaches its organization's 10 dashboards).
 
-    .venv/bin/python bench/scenarios/orgs_traffic.py --n 10000 --orgs 1000 --event-rate 100 --duration 60
+    .venv/bin/python bench/scenarios/orgs_traffic.py --n 10000 --orgs 1000 \\
+        --event-rate 100 --duration 60
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def main() -> None:
         "aiusage also pushes DashboardUpdate (at most 1/s per organization) and UserJoined; they "
         "are counted in all_pushed_messages, not in deliveries/s.",
     ]
-    h.finish(a, f"{a.orgs} organizations x {a.n // max(a.orgs, 1)} dashboards, {a.event_rate:g} events/s",
-             cols, results, notes)
+    h.finish(
+        a,
+        f"{a.orgs} organizations x {a.n // max(a.orgs, 1)} dashboards, {a.event_rate:g} events/s",
+        cols,
+        results,
+        notes,
+    )
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ async function hold() {
   });
   await Promise.race([stop, closed]);
   summary.state = conn.state;
+  summary.closedBeforeStop = summary.closed;
   try {
     await timeout(conn.stop(), "stop", 5000);
   } catch (e) {

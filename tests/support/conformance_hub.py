@@ -82,6 +82,10 @@ class ConformanceHub(Hub):
     async def get_protocol(self) -> str:
         return self.context.protocol
 
+    async def ask_caller(self, question: str) -> Any:
+        # Client results (signalr-protocol.md §3.4): the caller's "Ask" handler answers.
+        return await self.clients.caller.invoke("Ask", question, timeout=5)
+
     async def counter(self, count: int) -> AsyncIterator[int]:
         for i in range(count):
             yield i

@@ -88,10 +88,8 @@ def _kill_group(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT) -> N
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -178,6 +176,14 @@ class Proc:
             for line in self.log().splitlines()
             if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
         ]
+
+    def ready_status(self) -> int:
+        """HTTP status of ``/readyz`` (0 when nothing answers)."""
+        return http_status(f"{self.base_url}/readyz")[0]
+
+    def wait_ready_status(self, status: int, timeout: float) -> bool:
+        """Wait until ``/readyz`` answers ``status``."""
+        return wait_until(lambda: self.ready_status() == status, timeout, 0.05)
 
     def stop(self) -> None:
         """Graceful stop of the whole process group (SIGKILL after a timeout)."""
@@ -353,6 +359,23 @@ class Received:
     t: float
 
 
+def _outcome_of(name: str) -> Callable[[dict[str, Any]], bool]:
+    def match(event: dict[str, Any]) -> bool:
+        return event.get("name") == name and event.get("ev") in ("connected", "error")
+
+    return match
+
+
+def arg_has(key: str, value: Any) -> Callable[[Received], bool]:
+    """Predicate: the call's first argument is an object with ``key == value``."""
+
+    def match(received: Received) -> bool:
+        first = received.args[0] if received.args else None
+        return isinstance(first, dict) and first.get(key) == value
+
+    return match
+
+
 class NodeClients:
     """Official ``@microsoft/signalr`` clients in one Node process (``scaleout.mjs``).
 
@@ -400,7 +423,9 @@ class NodeClients:
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
 
-    def _wait_event(self, match: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+    def _wait_event(
+        self, match: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
         found: list[dict[str, Any]] = []
 
         def check() -> bool:
@@ -439,10 +464,7 @@ class NodeClients:
                 "skipNegotiation": skip_negotiation,
             })
         for name in names:
-            event = self._wait_event(
-                lambda e, n=name: e.get("name") == n and e.get("ev") in ("connected", "error"),
-                timeout,
-            )
+            event = self._wait_event(_outcome_of(name), timeout)
             if event["ev"] == "error":
                 raise RuntimeError(f"{name}: {event['error']}")
             self.connection_ids[name] = event["connectionId"]
@@ -530,10 +552,8 @@ class NodeClients:
         """Stop every connection and the Node process."""
         with contextlib.suppress(OSError, ValueError):
             self._send({"op": "exit"})
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
         _kill_group(self.proc, 1.0)
         with contextlib.suppress(OSError, ValueError):
             if self.proc.stdin is not None:

@@ -2,6 +2,7 @@
 127.0.0.1, print ``{"port": N}`` on stdout once listening, run until SIGTERM/SIGINT.
 
     python -m tests.support.run_test_server [--port 0] [--path /conformance] [--stateful]
+        [--static] [--allowed-origin ORIGIN ...]
 
 Used by tests/integration/test_official_clients.py so that Node and Python clients hit a real
 socket in another process.
@@ -21,6 +22,7 @@ from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.options import ConnectionOptions
 from hubserver.server import HubServer
 from tests.support.conformance_hub import ConformanceHub
+from tests.support.static_pages import StaticApp
 
 DEFAULT_PATH = "/conformance"
 
@@ -31,6 +33,12 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", default=DEFAULT_PATH)
     parser.add_argument("--stateful", action="store_true", help="allow stateful reconnect")
     parser.add_argument("--access-log", action="store_true", help="log every request (stderr)")
+    parser.add_argument(
+        "--static", action="store_true", help="serve the browser test page under /browser/"
+    )
+    parser.add_argument(
+        "--allowed-origin", action="append", default=[], help="CORS origin to allow (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -39,12 +47,14 @@ async def main(argv: list[str] | None = None) -> None:
     mapped = map_hub(
         args.path,
         ConformanceHub,
-        connection_options=ConnectionOptions(allow_stateful_reconnects=args.stateful),
+        connection_options=ConnectionOptions(
+            allow_stateful_reconnects=args.stateful, allowed_origins=tuple(args.allowed_origin)
+        ),
     )
     endpoint: ConnectionEndpoint = mapped.endpoint
     server = HubServer(
         [endpoint],
-        None,
+        StaticApp() if args.static else None,
         host="127.0.0.1",
         port=args.port,
         access_log=args.access_log,

@@ -19,11 +19,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "servers"))
 
-import uvloop
-from picows import WSListener, WSMsgType, ws_create_server
-from raw_picows import ws_frame  # the reference's own frame builder
-
-import _events
+import _events  # noqa: E402
+import uvloop  # noqa: E402
+from picows import WSListener, WSMsgType, ws_create_server  # noqa: E402
+from raw_picows import ws_frame  # noqa: E402
 
 ROOMS: dict[str, dict[object, None]] = {}
 
@@ -53,7 +52,9 @@ def push(org: str, body: bytes) -> int:
     n = 0
     conns = list(ROOMS.get(org, {}))
     for payload in _events.payloads(org, body):
-        msg = json.dumps({"target": "SessionStarted", "arguments": [payload]}, separators=(",", ":"))
+        msg = json.dumps(
+            {"target": "SessionStarted", "arguments": [payload]}, separators=(",", ":")
+        )
         frame = ws_frame(msg.encode())  # built once, written to every transport
         for t in conns:
             t.underlying_transport.write(frame)  # type: ignore[attr-defined]
@@ -66,7 +67,11 @@ async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         for _ in range(100_000):  # keep-alive, bounded
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:]) if k}
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in lines[1:])
+                if k
+            }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             org = _events.org_of(headers.get("authorization", ""))
             if org is None:
@@ -75,9 +80,15 @@ async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 n = push(org, body)
                 resp, status = json.dumps({"accepted": n, "duplicates": 0}).encode(), b"200 OK"
             close = headers.get("connection", "").lower() == "close"
-            writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                         + str(len(resp)).encode() + (b"\r\nConnection: close" if close else b"")
-                         + b"\r\n\r\n" + resp)
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(resp)).encode()
+                + (b"\r\nConnection: close" if close else b"")
+                + b"\r\n\r\n"
+                + resp
+            )
             if close:
                 break
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
@@ -87,10 +98,12 @@ async def handle_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 async def main(port: int, events_port: int, reuse_port: bool) -> None:
-    ws = await ws_create_server(listener_for, "127.0.0.1", port, backlog=4096,
-                                reuse_port=reuse_port or None)
-    http = await asyncio.start_server(handle_http, "127.0.0.1", events_port, backlog=1024,
-                                      reuse_port=reuse_port or None)
+    ws = await ws_create_server(
+        listener_for, "127.0.0.1", port, backlog=4096, reuse_port=reuse_port or None
+    )
+    http = await asyncio.start_server(
+        handle_http, "127.0.0.1", events_port, backlog=1024, reuse_port=reuse_port or None
+    )
     async with ws, http:
         await asyncio.sleep(24 * 3600)
 

@@ -10,7 +10,6 @@ WebSocket-only clients need no sticky sessions)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import sys
@@ -20,19 +19,23 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _events
 import socketio
 import uvicorn
 import uvloop
-
-import _events
 
 # Same ASGI WebSocket implementation as the baseline's python-socketio row (uvicorn websockets).
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
 
 # Keep-alive as long as the baseline's socket.io runs (600 s) so pings do not distort the
 # idle-memory and fan-out figures; the clients still answer every ping they get.
-sio = socketio.AsyncServer(async_mode="asgi", ping_interval=600, ping_timeout=600,
-                           cors_allowed_origins=[], transports=["websocket"])
+sio = socketio.AsyncServer(
+    async_mode="asgi",
+    ping_interval=600,
+    ping_timeout=600,
+    cors_allowed_origins=[],
+    transports=["websocket"],
+)
 
 
 @sio.event
@@ -71,8 +74,13 @@ async def events_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await sio.emit("SessionStarted", payload, room=org)
             n += 1
         status, resp = 200, b'{"accepted":%d,"duplicates":0}' % n
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": resp})
 
 
@@ -85,9 +93,17 @@ async def main(port: int, reuse_port: bool) -> None:
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(app, loop="none", http="httptools", ws="websockets",
-                            log_level="warning", access_log=False, backlog=4096,
-                            ws_ping_interval=None, ws_ping_timeout=None)
+    config = uvicorn.Config(
+        app,
+        loop="none",
+        http="httptools",
+        ws="websockets",
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
+    )
     server = uvicorn.Server(config)
     await server.serve(sockets=[sock])
 

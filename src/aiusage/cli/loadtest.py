@@ -7,6 +7,9 @@ organizations ``loadtest-0000``...; ``--create-orgs`` creates them (subscription
 instance's store first, since the hub refuses unknown organizations. ``--token-file`` supplies
 tokens instead (``{"orgs": {"<org>": {"dashboard": "<jwt>", "agent": "<jwt>"}}}``). Only
 loopback targets are accepted.
+
+Exit status: 0 when every connection opened and no message was lost, 3 otherwise (the report
+says what), 2 for unusable arguments or targets, 1 for store errors.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--server-pid", type=int, action="append", default=[], help="server pid(s) to sample"
     )
+    p.add_argument(
+        "--skip-negotiation",
+        action="store_true",
+        help="WebSockets without negotiate (several server processes on one port, no affinity)",
+    )
     p.add_argument("--label", default="", help="name shown in the report")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_store_options(p)
@@ -108,6 +116,7 @@ def build_config(args: argparse.Namespace) -> LoadTestConfig:
         sources=args.sources,
         concurrency=args.concurrency,
         keepalive_s=args.keepalive,
+        skip_negotiation=args.skip_negotiation,
         server_pids=list(args.server_pid),
         label=args.label,
         quiet=args.quiet,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 import urllib.parse
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiusage.loadtest import wire
-from aiusage.loadtest.stats import LatencyHistogram, SeqTracker
+from aiusage.loadtest.stats import _FLOOR_US, _LOG_GROWTH, LatencyHistogram, SeqTracker
+
+_log = math.log
 
 KEEPALIVE_S: Final = 15.0
 """Client Ping when nothing was sent for this long (JS default, signalr-protocol.md §3.6)."""
@@ -57,6 +60,7 @@ class ClientConfig:
     reconnect: bool = True
     reconnect_window_s: float = 120.0
     keepalive_s: float = KEEPALIVE_S
+    skip_negotiation: bool = False  # WebSockets only (§2.6): no id, the server creates it
     progress_interval_s: float = 1.0
     max_seconds: float = 3600.0
 
@@ -104,10 +108,11 @@ class Runtime:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    def latency(self, t_us: int, now: float) -> None:
-        lat = now * 1e6 - t_us
-        self.hist.add(lat)
-        self.total.add(lat)
+    def take_interval(self) -> LatencyHistogram:
+        """The latencies since the previous call (also merged into :attr:`total`)."""
+        hist, self.hist = self.hist, LatencyHistogram()
+        self.total.merge(hist)
+        return hist
 
 
 def _query(params: dict[str, str]) -> str:
@@ -173,17 +178,34 @@ class Conn:
         self.ready = False
         self.last_sent = 0.0
 
-    def on_message(self, data: bytes, now: float) -> None:
-        """A pushed application message (one record): count it, check its markers."""
+    def on_message(self, data: bytes, now: float, start: int = 0, end: int = -1) -> None:
+        """A pushed application message (``data[start:end]``, one record): count it, check
+        its markers. The hot path of the client: inlined histogram and in-order fast path."""
         rt = self.rt
         rt.deliveries += 1
-        if rt.prefix not in data:
-            return
-        for seq, t_us in wire.iter_markers(data, rt.prefix):
+        if end < 0:
+            end = len(data)
+        prefix = rt.prefix
+        found = wire.parse_marker(data, prefix, start, end)
+        while found is not None:
+            seq, t_us, start = found
             rt.tracked += 1
-            rt.latency(t_us, now)
-            if not self.tracker.see(seq):
+            lat = now * 1e6 - t_us
+            hist = rt.hist
+            b = 0 if lat <= _FLOOR_US else 1 + int(_log(lat / _FLOOR_US) / _LOG_GROWTH)
+            buckets = hist.buckets
+            buckets[b] = buckets.get(b, 0) + 1
+            hist.count += 1
+            hist.sum_us += lat
+            if lat > hist.max_us:
+                hist.max_us = lat
+            tr = self.tracker
+            if seq == tr.low and tr.ahead is None:
+                tr.low = seq + 1
+                tr.distinct += 1
+            elif not tr.see(seq):
                 rt.duplicates += 1
+            found = wire.parse_marker(data, prefix, start, end) if start < end else None
 
     def on_record(self, record: bytes, now: float) -> bool:
         """Handle one SignalR record; False when the server closed the connection."""
@@ -275,7 +297,11 @@ class WsConn(Conn, asyncio.Protocol):
         cfg = self.rt.cfg
         source = cfg.sources[self.index % len(cfg.sources)]
         headers = self.headers()
-        if self.mode == "signalr":
+        if self.mode == "signalr" and cfg.skip_negotiation:
+            # Several server processes behind one port (SO_REUSEPORT) and no sticky proxy: a
+            # negotiated id would only be known to the process that answered the negotiate.
+            target = f"{cfg.path}?" + _query({"organizationId": self.org})
+        elif self.mode == "signalr":
             token = await negotiate(self, source)
             target = f"{cfg.path}?" + _query({"id": token, "organizationId": self.org})
         elif self.mode == "socketio":
@@ -401,10 +427,19 @@ class WsConn(Conn, asyncio.Protocol):
         # One WebSocket message holds whole records (§2.2).
         if self.binary:
             records = wire.split_records(bytearray(payload), True)
-        else:
-            records = payload.split(wire.RS)
-            records.pop()  # the text after the last separator (empty)
-        return all(self.on_record(record, now) for record in records)
+            return all(self.on_record(record, now) for record in records)
+        pos = 0
+        for _ in range(len(payload)):  # bounded: every pass consumes one record
+            i = payload.find(b"\x1e", pos)
+            if i < 0:
+                break
+            # Fast path: an Invocation as hubserver/.NET write it (type first, §3.3).
+            if payload.startswith(b'{"type":1,', pos):
+                self.on_message(payload, now, pos, i)
+            elif not self.on_record(payload[pos:i], now):
+                return False
+            pos = i + 1
+        return True
 
     def _on_eio(self, payload: bytes, now: float) -> bool:
         """Engine.IO v4 packets: 0 open, 2 ping -> 3 pong, 4 message (Socket.IO 0/2 inside)."""

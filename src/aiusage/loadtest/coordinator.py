@@ -97,6 +97,7 @@ class LoadTestConfig:
     connect_timeout: float = 0.0  # 0: automatic
     keepalive_s: float = 15.0
     reconnect: bool = True
+    skip_negotiation: bool = False
     post_concurrency: int = 8
     server_pids: list[int] = field(default_factory=list)
     label: str = ""
@@ -158,6 +159,10 @@ class Coordinator:
             raise LoadTestError(f"--transport must be one of {', '.join(TRANSPORT_CHOICES)}")
         if cfg.protocol not in PROTOCOL_CHOICES:
             raise LoadTestError(f"--protocol must be one of {', '.join(PROTOCOL_CHOICES)}")
+        if cfg.skip_negotiation and (cfg.transport != "ws" or cfg.kind != "signalr"):
+            raise LoadTestError(
+                "--skip-negotiation needs --transport ws (signalr-protocol.md §2.6)"
+            )
         if cfg.connections < 1 or not cfg.orgs:
             raise LoadTestError("need at least one connection and one organization")
         self.cfg = cfg
@@ -225,7 +230,8 @@ class Coordinator:
             concurrency=cfg.concurrency,
             reconnect=cfg.reconnect,
             keepalive_s=cfg.keepalive_s,
-            max_seconds=self._budget() + 120.0,
+            skip_negotiation=cfg.skip_negotiation,
+            max_seconds=self._budget() + 300.0,
         )
 
     def _budget(self) -> float:
@@ -631,6 +637,7 @@ class Coordinator:
             "workers": len(self.workers) or len(self._plan()),
             "sources_per_worker": cfg.sources,
             "concurrency": cfg.concurrency,
+            "skip_negotiation": cfg.skip_negotiation,
             "run_id": self.run_id,
             "started_at": datetime.fromtimestamp(self.t0, UTC).isoformat(),
         }

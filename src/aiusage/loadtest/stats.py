@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+# Shared with the client's inlined hot path (client.Conn.on_message).
 _GROWTH: Final = 1.01
 _LOG_GROWTH: Final = math.log(_GROWTH)
 _FLOOR_US: Final = 10.0

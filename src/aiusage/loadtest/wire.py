@@ -95,8 +95,14 @@ class WsReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Parse ``data`` (appended to what is pending)."""
-        buf = self._buf
-        buf += data
+        # Hot path: usually nothing is pending and ``data`` holds whole frames; parse it in
+        # place instead of copying it through the buffer.
+        buf: bytes | bytearray
+        if self._buf:
+            self._buf += data
+            buf = self._buf
+        else:
+            buf = data
         out: list[tuple[int, bytes]] = []
         pos = 0
         n = len(buf)
@@ -139,8 +145,11 @@ class WsReader:
             else:
                 self._frag = bytearray(payload)
                 self._frag_op = op
-        if pos:
-            del buf[:pos]
+        if buf is self._buf:
+            if pos:
+                del self._buf[:pos]
+        elif pos < n:
+            self._buf = bytearray(buf[pos:])
         return out
 
 
@@ -506,6 +515,21 @@ def make_marker(run_id: str, seq: int, t_us: int) -> str:
 def marker_prefix(run_id: str) -> bytes:
     """The bytes every marker of a run starts with."""
     return f"~{run_id}.".encode()
+
+
+def parse_marker(data: bytes, prefix: bytes, start: int, end: int) -> tuple[int, int, int] | None:
+    """The first marker of the run in ``data[start:end]``: ``(seq, t_us, position after it)``."""
+    pos = data.find(prefix, start, end)
+    if pos < 0:
+        return None
+    first = pos + len(prefix)
+    stop = data.find(MARK_END, first, end)
+    if stop < 0:
+        return None
+    seq_b, dot, t_b = data[first:stop].partition(b".")
+    if not (dot and seq_b.isdigit() and t_b.isdigit()):
+        return parse_marker(data, prefix, stop + 1, end) if stop + 1 < end else None
+    return int(seq_b), int(t_b), stop + 1
 
 
 def iter_markers(data: bytes, prefix: bytes) -> Iterator[tuple[int, int]]:

@@ -31,7 +31,7 @@ def _emit(obj: dict[str, Any]) -> None:
 
 def progress(rt: Runtime, kind: str = "progress") -> dict[str, Any]:
     """Cumulative counters plus the latency histogram since the previous line."""
-    hist, rt.hist = rt.hist, type(rt.hist)()
+    hist = rt.take_interval()
     return {
         "kind": kind,
         "t": time.time(),
@@ -142,7 +142,8 @@ async def run(cfg: ClientConfig, commands: asyncio.StreamReader | None) -> dict[
 
 async def _main() -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    # The config carries one token per organization (1,000 orgs: about 1 MB on one line).
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     first = await reader.readline()
     cfg = ClientConfig.from_json(json.loads(first))

@@ -155,6 +155,10 @@ def configure_logging(
         root.setLevel(getattr(logging, level.upper(), logging.INFO))
     else:
         root.setLevel(level)
+    # The in-process demo simulator talks HTTP through httpx, which logs every request at
+    # INFO: the access log already has them (with tokens redacted).
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return handler
 
 

@@ -114,7 +114,7 @@ class RedisClient(Protocol):
 class _RedisAdapter:
     """Adapts ``redis.asyncio.Redis`` to :class:`RedisClient` (typed, errors unchanged)."""
 
-    __slots__ = ("_redis",)
+    __slots__ = ("_redis", "_subscriber")
 
     def __init__(self, url: str, connect_timeout: float, socket_timeout: float) -> None:
         # One immediate retry, no backoff: a pooled connection that died with a Redis restart is
@@ -125,6 +125,12 @@ class _RedisAdapter:
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
             retry=Retry(NoBackoff(), 1),
+        )
+        # Subscriptions get their own pool: a PubSub returns its connection to the pool it came
+        # from when closed, and after a Redis restart that dead socket was then handed to the
+        # next PUBLISH, losing the first message after reconnect while /readyz said ready.
+        self._subscriber: Redis = Redis.from_url(
+            url, decode_responses=False, socket_connect_timeout=connect_timeout
         )
 
     async def publish(self, channel: str, data: bytes) -> int:
@@ -138,11 +144,14 @@ class _RedisAdapter:
         return [int(n) for n in await pipe.execute()]
 
     def pubsub(self) -> PubSubConnection:
-        pubsub: PubSubConnection = self._redis.pubsub()
+        pubsub: PubSubConnection = self._subscriber.pubsub()
         return pubsub
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        try:
+            await self._redis.aclose()
+        finally:
+            await self._subscriber.aclose()
 
 
 class RedisLifetimeManager(PubSubLifetimeManager):

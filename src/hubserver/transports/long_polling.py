@@ -125,6 +125,12 @@ class LongPollingTransport:
         self._pending.clear()
         self._pending_size = 0
         exchange.respond(200, data, _OCTET_STREAM, NO_CACHE_HEADERS)
+        if self._closing and not self._finished:
+            # The final bytes (the hub's Close message) are delivered: the connection ends
+            # now instead of waiting for a poll the client may never send (on Close the JS
+            # client stops and DELETEs; during a server stop that DELETE cannot even arrive).
+            # A later poll that still reaches this transport gets 204.
+            self._finish()
 
     def _timed_out(self) -> None:
         self._timer = None

@@ -13,16 +13,28 @@ from aiusage.loadtest.coordinator import LoadTestError
 from aiusage.loadtest.setup import mint_tokens, org_ids
 
 
-def test_non_loopback_url_exits_with_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["loadtest", "--url", "http://192.168.1.5:8080/hubs/analytics", "--connections", "1",
-                 "--data-dir", str(tmp_path)])
+def test_non_loopback_url_exits_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "--url",
+            "http://192.168.1.5:8080/hubs/analytics",
+            "--connections",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     assert "only targets loopback" in capsys.readouterr().err
 
 
 def test_tokens_are_minted_per_organization_from_the_data_dir(tmp_path: Path) -> None:
-    args = build_parser().parse_args(["loadtest", "--connections", "4", "--orgs", "3", "--data-dir",
-                                      str(tmp_path)])
+    args = build_parser().parse_args(
+        ["loadtest", "--connections", "4", "--orgs", "3", "--data-dir", str(tmp_path)]
+    )
     cfg = build_config(args)
     assert cfg.orgs == org_ids(3) == ["loadtest-0000", "loadtest-0001", "loadtest-0002"]
     assert set(cfg.dashboard_tokens) == set(cfg.agent_tokens) == set(cfg.orgs)
@@ -44,6 +56,7 @@ def test_token_file_without_agent_tokens_is_refused_when_events_are_driven(tmp_p
     args = build_parser().parse_args(["loadtest", "--connections", "2", "--token-file", str(f)])
     with pytest.raises(LoadTestError):
         build_config(args)
-    args = build_parser().parse_args(["loadtest", "--connections", "2", "--token-file", str(f),
-                                      "--event-rate", "0"])
+    args = build_parser().parse_args(
+        ["loadtest", "--connections", "2", "--token-file", str(f), "--event-rate", "0"]
+    )
     assert build_config(args).agent_tokens == {}

@@ -27,8 +27,14 @@ def config(**kw: object) -> LoadTestConfig:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://10.0.0.1:80/hubs/analytics", "http://example.com/h", "http://[::1]:80/h",
-            "http://128.0.0.1/h", "ftp://127.0.0.1/h"],
+    "url",
+    [
+        "http://10.0.0.1:80/hubs/analytics",
+        "http://example.com/h",
+        "http://[::1]:80/h",
+        "http://128.0.0.1/h",
+        "ftp://127.0.0.1/h",
+    ],
 )
 def test_non_loopback_targets_are_refused(url: str) -> None:
     with pytest.raises(LoadTestError):
@@ -36,7 +42,11 @@ def test_non_loopback_targets_are_refused(url: str) -> None:
 
 
 def test_loopback_targets_are_accepted_with_the_default_hub_path() -> None:
-    assert parse_target("http://127.0.0.1:8080/hubs/analytics/") == ("127.0.0.1", 8080, "/hubs/analytics")
+    assert parse_target("http://127.0.0.1:8080/hubs/analytics/") == (
+        "127.0.0.1",
+        8080,
+        "/hubs/analytics",
+    )
     assert parse_target("http://localhost:9") == ("127.0.0.1", 9, "/hubs/analytics")
     assert parse_target("http://127.3.2.1:1/x")[0] == "127.3.2.1"
 

@@ -29,7 +29,16 @@ def server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     data = tmp_path / "data"
     env = dict(os.environ, AIUSAGE_ACCESS_LOG="0", AIUSAGE_LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiusage.cli", "serve", "--port", str(port), "--data-dir", str(data)],
+        [
+            sys.executable,
+            "-m",
+            "aiusage.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -61,11 +70,30 @@ def test_small_mixed_load_test_loses_nothing_and_writes_the_report(
     port, data = server
     report_dir = tmp_path / f"report-{protocol}"
     cmd = [
-        sys.executable, "-m", "aiusage.cli", "loadtest",
-        "--url", f"http://127.0.0.1:{port}/hubs/analytics",
-        "--connections", "200", "--orgs", "4", "--transport", "mix", "--protocol", protocol,
-        "--duration", "5", "--event-rate", "20", "--data-dir", str(data), "--create-orgs",
-        "--report", str(report_dir), "--quiet",
+        sys.executable,
+        "-m",
+        "aiusage.cli",
+        "loadtest",
+        "--url",
+        f"http://127.0.0.1:{port}/hubs/analytics",
+        "--connections",
+        "200",
+        "--orgs",
+        "4",
+        "--transport",
+        "mix",
+        "--protocol",
+        protocol,
+        "--duration",
+        "5",
+        "--event-rate",
+        "20",
+        "--data-dir",
+        str(data),
+        "--create-orgs",
+        "--report",
+        str(report_dir),
+        "--quiet",
     ]
     done = subprocess.run(cmd, capture_output=True, timeout=100)
     assert done.returncode == 0, done.stderr.decode()[-3000:]

@@ -38,7 +38,12 @@ def test_histogram_merges_and_round_trips_through_json() -> None:
 
 def test_empty_histogram_summary_has_no_percentiles() -> None:
     assert LatencyHistogram().summary_ms() == {
-        "count": 0, "mean": None, "p50": None, "p95": None, "p99": None, "max": None,
+        "count": 0,
+        "mean": None,
+        "p50": None,
+        "p95": None,
+        "p99": None,
+        "max": None,
     }
 
 

@@ -85,7 +85,7 @@ def test_http_reader_handles_content_length_split_and_keep_alive() -> None:
 def test_http_reader_decodes_chunked_bodies_across_arbitrary_splits() -> None:
     raw = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/event-stream\r\n\r\n"
-        b"3\r\n:\r\n\r\n12\r\ndata: {\"a\":1}\x1e\r\n\r\n\r\n0\r\n\r\n"
+        b'3\r\n:\r\n\r\n12\r\ndata: {"a":1}\x1e\r\n\r\n\r\n0\r\n\r\n'
     )
     for step in (1, 2, 7, len(raw)):
         reader = wire.HttpResponseReader()
@@ -153,13 +153,18 @@ def test_handshake_response_success_keeps_following_records() -> None:
 
 def test_handshake_error_is_raised_with_the_server_text() -> None:
     with pytest.raises(wire.HandshakeRefused, match="not supported"):
-        wire.parse_handshake_response(bytearray(b'{"error":"The protocol \'x\' is not supported."}\x1e'))
+        wire.parse_handshake_response(
+            bytearray(b'{"error":"The protocol \'x\' is not supported."}\x1e')
+        )
     with pytest.raises(wire.HandshakeRefused):
         wire.parse_handshake_response(bytearray(b'{"type":6}\x1e'))
 
 
 def test_close_error_reads_json_and_msgpack_close_messages() -> None:
-    assert wire.close_error(b'{"type":7,"error":"boom","allowReconnect":true}', False) == ("boom", True)
+    assert wire.close_error(b'{"type":7,"error":"boom","allowReconnect":true}', False) == (
+        "boom",
+        True,
+    )
     assert wire.close_error(msgpack.packb([7, None, True]), True) == (None, True)
     assert wire.close_error(msgpack.packb([7, "bad"]), True) == ("bad", False)
 
@@ -170,7 +175,7 @@ def test_markers_survive_json_and_msgpack_and_several_per_payload() -> None:
     other = wire.make_marker("zz99", 1, 5)
     assert len(a) <= 64
     prefix = wire.marker_prefix("ab12")
-    as_json = ('{"type":1,"target":"SessionStarted","arguments":[{"sessionId":"%s"}]}' % a).encode()
+    as_json = f'{{"type":1,"target":"S","arguments":[{{"sessionId":"{a}"}}]}}'.encode()
     assert list(wire.iter_markers(as_json, prefix)) == [(7, 1_700_000_000_123_456)]
     packed = msgpack.packb([1, {}, None, "S", [{"sessionId": a}, {"s": other}, {"sessionId": b}]])
     assert list(wire.iter_markers(packed, prefix)) == [

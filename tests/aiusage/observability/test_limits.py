@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.hub_client import HubTestClient, settle, wait_until
 
 from aiusage.observability.limits import (
     OrgConnectionTracker,
@@ -12,7 +13,6 @@ from aiusage.observability.limits import (
 from hubserver import AuthenticationFailed, HttpRequestInfo, Hub, Principal
 from hubserver.hub.handler import HubConnectionHandler
 from hubserver.lifetime.memory import InMemoryLifetimeManager
-from tests.support.hub_client import HubTestClient, settle, wait_until
 
 
 def principal(org: str, role: str = "Admin", sub: str = "u") -> Principal:

@@ -32,7 +32,7 @@ JWT = (
     "text",
     [
         f"GET /hubs/analytics?id=abc&access_token={JWT}&x=1",
-        f"GET /hubs/analytics?access_token=opaque-secret-123",
+        "GET /hubs/analytics?access_token=opaque-secret-123",
         f"Authorization: Bearer {JWT}",
         "authorization: Bearer opaque.secret.value",
         f'{{"access_token": "{JWT}", "ok": 1}}',

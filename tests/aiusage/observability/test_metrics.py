@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 from starlette.testclient import TestClient
+from tests.support.hub_client import FakeClock, HubTestClient
 
 from aiusage.observability.limits import OrgConnectionTracker, limit_org_connections
 from aiusage.observability.metrics import MetricsCollector, install_metrics
@@ -17,7 +18,6 @@ from hubserver import Hub, Principal
 from hubserver.hub.handler import HubConnectionHandler
 from hubserver.lifetime.memory import InMemoryLifetimeManager
 from hubserver.transports.base import TransportType
-from tests.support.hub_client import FakeClock, HubTestClient
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiusage.observability.staleness import DashboardStaleness
 from tests.support.hub_client import FakeClock
+
+from aiusage.observability.staleness import DashboardStaleness
 
 
 class Marker:

@@ -70,16 +70,29 @@ async def test_newer_poll_displaces_the_older_with_204() -> None:
     assert old.status == 204 and new.status is None
 
 
-async def test_close_delivers_pending_then_204_ends_the_transport() -> None:
+async def test_close_delivers_pending_then_ends_the_transport_and_later_polls_get_204() -> None:
     lp, owner = make()
     lp.send(b"close-message", False)
     lp.close()
     first = FakeExchange()
     lp.poll(first)
     assert (first.status, first.body) == (200, b"close-message")
+    # Ended as soon as the final bytes went out: no waiting for another poll (server stops
+    # would otherwise hang on clients that, having read the Close, never poll again).
+    assert owner.closed == [(lp, True, None)]
     second = FakeExchange()
     lp.poll(second)
     assert second.status == 204
+    assert owner.closed == [(lp, True, None)]
+
+
+async def test_close_with_a_parked_poll_and_pending_bytes_ends_once_they_are_sent() -> None:
+    lp, owner = make()
+    poll = FakeExchange()
+    lp.poll(poll)
+    lp.send(b"close-message", False)
+    lp.close()
+    assert (poll.status, poll.body) == (200, b"close-message")
     assert owner.closed == [(lp, True, None)]
 
 
