@@ -82,8 +82,18 @@ async def drive(
         await asyncio.wait_for(drain(), 60)
     except TimeoutError:
         pass
-    write_file(ctl, "flood.json", {"stack": name, "n": n, "rounds": rounds, "t0_wall": t0_wall,
-                                   "flood_s": t1 - t0, "server_dps": rounds * n / (t1 - t0)})
+    write_file(
+        ctl,
+        "flood.json",
+        {
+            "stack": name,
+            "n": n,
+            "rounds": rounds,
+            "t0_wall": t0_wall,
+            "flood_s": t1 - t0,
+            "server_dps": rounds * n / (t1 - t0),
+        },
+    )
     params = await wait_file(ctl, "paced_go")
     for _ in range(int(params.get("rounds", 10))):
         await asyncio.sleep(float(params.get("interval", 0.3)))

@@ -142,9 +142,19 @@ async def main(args: argparse.Namespace) -> None:
     # Child process as "server B".
     prefix2 = f"bench-{uuid.uuid4().hex}-"
     child = subprocess.Popen(
-        [sys.executable, __file__, "--role", "receiver", "--redis", args.redis,
-         "--prefix", prefix2],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "receiver",
+            "--redis",
+            args.redis,
+            "--prefix",
+            prefix2,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     try:
         assert child.stdout is not None
@@ -161,21 +171,27 @@ async def main(args: argparse.Namespace) -> None:
         flood_start = time.monotonic()
         base = n
         for batch in range(0, args.flood, 64):
-            await asyncio.gather(*(
-                sender.send_groups([GROUP], "Tick", [base + batch + i, 0.0])
-                for i in range(min(64, args.flood - batch))
-            ))
+            await asyncio.gather(
+                *(
+                    sender.send_groups([GROUP], "Tick", [base + batch + i, 0.0])
+                    for i in range(min(64, args.flood - batch))
+                )
+            )
         await asyncio.sleep(0.5)
         await sender.send_groups([GROUP], "Done", [])
         out = await asyncio.wait_for(asyncio.to_thread(child.stdout.read), 60)
         report = json.loads(out.strip().splitlines()[-1])
         arrived = {int(k): v for k, v in report["arrived"].items()}
-        rows.append(("redis, other process", [
-            (arrived[s] - sent[s]) * 1000 for s in range(n) if s in arrived
-        ]))
+        rows.append(
+            (
+                "redis, other process",
+                [(arrived[s] - sent[s]) * 1000 for s in range(n) if s in arrived],
+            )
+        )
         flood_arrivals = [v for k, v in arrived.items() if k >= base]
-        flood_rate = (len(flood_arrivals) / (max(flood_arrivals) - flood_start)
-                      if flood_arrivals else 0.0)
+        flood_rate = (
+            len(flood_arrivals) / (max(flood_arrivals) - flood_start) if flood_arrivals else 0.0
+        )
         await sender.stop()
     finally:
         child.wait(30)
@@ -185,10 +201,14 @@ async def main(args: argparse.Namespace) -> None:
     print(f"| {'path':<38} | {'n':>5} | {'p50':>7} | {'p99':>7} | {'max':>7} |")
     print(f"|{'-' * 40}|{'-' * 7}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
     for name, xs in rows:
-        print(f"| {name:<38} | {len(xs):>5} | {pct(xs, 50):>7.3f} | {pct(xs, 99):>7.3f} "
-              f"| {max(xs):>7.3f} |")
-    print(f"\nflood to the other process: {len(flood_arrivals)}/{args.flood} delivered, "
-          f"{flood_rate:,.0f} deliveries/s (sender: 64 concurrent sends at a time)")
+        print(
+            f"| {name:<38} | {len(xs):>5} | {pct(xs, 50):>7.3f} | {pct(xs, 99):>7.3f} "
+            f"| {max(xs):>7.3f} |"
+        )
+    print(
+        f"\nflood to the other process: {len(flood_arrivals)}/{args.flood} delivered, "
+        f"{flood_rate:,.0f} deliveries/s (sender: 64 concurrent sends at a time)"
+    )
 
 
 if __name__ == "__main__":

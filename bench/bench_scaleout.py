@@ -71,8 +71,11 @@ def ping_latencies(
 ) -> dict[str, list[float]]:
     probe = node.ping(sender, ORG, count, 5, timeout=60 + count * 0.1)
     got = node.wait_messages(
-        count * (len(receivers) + 1), "DashboardUpdate",
-        lambda r: r.args[0].get("probe") == probe, timeout=30)
+        count * (len(receivers) + 1),
+        "DashboardUpdate",
+        lambda r: r.args[0].get("probe") == probe,
+        timeout=30,
+    )
     return {name: [r.t - r.args[0]["t0"] for r in got if r.name == name] for name in receivers}
 
 
@@ -97,8 +100,13 @@ def latency_rows(d: Deployment, count: int) -> list[tuple[str, list[float]]]:
         d.wait_healthy(s0)
         d.wait_healthy(s1)
         u0, u1 = f"{s0.hub_url}?organizationId={ORG}", f"{s1.hub_url}?organizationId={ORG}"
-        node.connect_many([("r-send", u0, token("r1")), ("r-local", u0, token("r2")),
-                           ("r-remote", u1, token("r3"))])
+        node.connect_many(
+            [
+                ("r-send", u0, token("r1")),
+                ("r-local", u0, token("r2")),
+                ("r-remote", u1, token("r3")),
+            ]
+        )
         lat = ping_latencies(node, "r-send", ["r-local", "r-remote"], count)
         rows.append(("2 servers on Redis, receiver on the sender's server", lat["r-local"]))
         rows.append(("2 servers on Redis, receiver on the other server", lat["r-remote"]))
@@ -154,8 +162,9 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
-async def flood(publisher: RedisPublisher, probes: list[Probe], duration: float,
-                window: int) -> tuple[int, float, float]:
+async def flood(
+    publisher: RedisPublisher, probes: list[Probe], duration: float, window: int
+) -> tuple[int, float, float]:
     """Publish for ``duration`` s with at most ``window`` messages ahead of the slowest probe.
     Returns (messages, wall start, seconds until the probes had everything)."""
     group = HubContext(publisher).clients.group(f"org:{ORG}")
@@ -169,8 +178,9 @@ async def flood(publisher: RedisPublisher, probes: list[Probe], duration: float,
             for p in probes:
                 p.changed.clear()
             waits = [asyncio.ensure_future(p.changed.wait()) for p in probes]
-            done, pending = await asyncio.wait(waits, timeout=10,
-                                               return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                waits, timeout=10, return_when=asyncio.FIRST_COMPLETED
+            )
             for w in pending:
                 w.cancel()
             if not done:
@@ -187,8 +197,9 @@ async def flood(publisher: RedisPublisher, probes: list[Probe], duration: float,
     return sent, t0_wall, time.monotonic() - t0
 
 
-async def fanout_row(d: Deployment, servers: int, n: int, clients: int, duration: float,
-                     window: int, timeout: float) -> dict[str, Any]:
+async def fanout_row(
+    d: Deployment, servers: int, n: int, clients: int, duration: float, window: int, timeout: float
+) -> dict[str, Any]:
     procs: list[Proc] = [d.start_server(wait=False) for _ in range(servers)]
     workers: list[subprocess.Popen[bytes]] = []
     ctl = tempfile.mkdtemp(prefix=f"scaleout-{servers}-")
@@ -203,14 +214,35 @@ async def fanout_row(d: Deployment, servers: int, n: int, clients: int, duration
         per = n // clients
         for i in range(clients):
             target = procs[i % servers]
-            workers.append(subprocess.Popen(
-                [sys.executable, str(HERE / "fanout_client.py"), "--port", str(target.port),
-                 "--path", path, "--count", str(per), "--proto", "signalr-json", "--ctl", ctl,
-                 "--id", str(i), "--src", f"127.0.0.{i + 2}", "--max-seconds", str(timeout)],
-                cwd=HERE))
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(HERE / "fanout_client.py"),
+                        "--port",
+                        str(target.port),
+                        "--path",
+                        path,
+                        "--count",
+                        str(per),
+                        "--proto",
+                        "signalr-json",
+                        "--ctl",
+                        ctl,
+                        "--id",
+                        str(i),
+                        "--src",
+                        f"127.0.0.{i + 2}",
+                        "--max-seconds",
+                        str(timeout),
+                    ],
+                    cwd=HERE,
+                )
+            )
         t_connect = time.monotonic()
         ready = await asyncio.to_thread(
-            _wait_files, ctl, [f"client-{i}-ready.json" for i in range(clients)], timeout)
+            _wait_files, ctl, [f"client-{i}-ready.json" for i in range(clients)], timeout
+        )
         connect_s = time.monotonic() - t_connect
         connected = sum(r["connected"] for r in ready)
         for p in procs:
@@ -226,7 +258,8 @@ async def fanout_row(d: Deployment, servers: int, n: int, clients: int, duration
         cpu = (cpu_seconds(ps) - cpu0) / flood_s
         _common.write_file(ctl, "snap", {})
         counts = await asyncio.to_thread(
-            _wait_files, ctl, [f"client-{i}-flood.json" for i in range(clients)], 90)
+            _wait_files, ctl, [f"client-{i}-flood.json" for i in range(clients)], 90
+        )
         delivered = sum(c["messages"] for c in counts)
         last = max(c["last_rx"] for c in counts)
         dps = delivered / (last - t0_wall) if last > t0_wall else 0.0
@@ -237,12 +270,19 @@ async def fanout_row(d: Deployment, servers: int, n: int, clients: int, duration
         await asyncio.sleep(1.0)
         _common.write_file(ctl, "stop", {})
         final = await asyncio.to_thread(
-            _wait_files, ctl, [f"client-{i}-final.json" for i in range(clients)], 60)
+            _wait_files, ctl, [f"client-{i}-final.json" for i in range(clients)], 60
+        )
         lat = [c["lat"].get("P", {}) for c in final]
         return {
-            "servers": servers, "n": n, "connected": connected, "connect_s": connect_s,
-            "sent": sent, "deliveries": delivered, "expected": sent * connected,
-            "dps": dps, "server_cpu_pct": cpu * 100,
+            "servers": servers,
+            "n": n,
+            "connected": connected,
+            "connect_s": connect_s,
+            "sent": sent,
+            "deliveries": delivered,
+            "expected": sent * connected,
+            "dps": dps,
+            "server_cpu_pct": cpu * 100,
             "paced_p50_ms": max((x.get("p50_ms", 0) for x in lat), default=0),
             "paced_p99_ms": max((x.get("p99_ms", 0) for x in lat), default=0),
         }
@@ -277,11 +317,13 @@ def _wait_files(ctl: str, names: list[str], limit: float) -> list[dict[str, Any]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10000, help="fan-out connections (total)")
-    ap.add_argument("--clients", type=int, default=2,
-                    help="fan-out client processes (a multiple of 2)")
+    ap.add_argument(
+        "--clients", type=int, default=2, help="fan-out client processes (a multiple of 2)"
+    )
     ap.add_argument("--duration", type=float, default=5.0, help="flood seconds")
     ap.add_argument("--window", type=int, default=32, help="messages in flight in the flood")
     ap.add_argument("--latency-count", type=int, default=500, help="paced messages per row")
@@ -301,30 +343,39 @@ def main() -> None:
     started = time.time()
     try:
         d.create_org(ORG)
-        print(f"Scale-out benchmark, {dt.date.today()}, {platform.node()} {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}, Redis {a.redis}")
+        print(
+            f"Scale-out benchmark, {dt.date.today()}, {platform.node()} {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, Redis {a.redis}"
+        )
         if not a.skip_latency:
             rows = latency_rows(d, a.latency_count)
             base50 = percentile(rows[0][1], 50)
             base99 = percentile(rows[0][1], 99)
-            print(f"\nDelivery latency, official JS client, {a.latency_count} messages per row "
-                  "(ms; extra = minus the 1-server baseline)")
+            print(
+                f"\nDelivery latency, official JS client, {a.latency_count} messages per row "
+                "(ms; extra = minus the 1-server baseline)"
+            )
             print("| setup | received | p50 | p99 | max | extra p50 | extra p99 |")
             print("|---|---|---|---|---|---|---|")
             for label, values in rows:
                 p50, p99 = percentile(values, 50), percentile(values, 99)
-                print(f"| {label} | {len(values)}/{a.latency_count} | {p50:.2f} | {p99:.2f} | "
-                      f"{max(values):.2f} | {p50 - base50:+.2f} | {p99 - base99:+.2f} |")
+                print(
+                    f"| {label} | {len(values)}/{a.latency_count} | {p50:.2f} | {p99:.2f} | "
+                    f"{max(values):.2f} | {p50 - base50:+.2f} | {p99 - base99:+.2f} |"
+                )
                 if a.json:
                     with open(a.json, "a") as f:
-                        f.write(json.dumps({"latency": label, "p50": p50, "p99": p99,
-                                            "n": len(values)}) + "\n")
+                        f.write(
+                            json.dumps({"latency": label, "p50": p50, "p99": p99, "n": len(values)})
+                            + "\n"
+                        )
         if not a.skip_fanout:
             results: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
             for _ in range(a.reps):
                 for servers in (1, 2):  # interleaved so machine noise spreads over both
-                    r = asyncio.run(fanout_row(d, servers, a.n, a.clients, a.duration,
-                                               a.window, a.timeout))
+                    r = asyncio.run(
+                        fanout_row(d, servers, a.n, a.clients, a.duration, a.window, a.timeout)
+                    )
                     results[servers].append(r)
                     print(json.dumps(r), file=sys.stderr)
                     if a.json:
@@ -334,17 +385,23 @@ def main() -> None:
             def med(s: int, k: str) -> float:
                 return float(statistics.median(r[k] for r in results[s]))
 
-            print(f"\nFan-out on Redis, N={a.n} connections, {a.clients} client processes, "
-                  f"{a.duration:.0f} s flood, {a.reps} rep(s) (median)")
-            print("| server processes | connected | deliveries/s | x 1 process | delivered | "
-                  "1-msg fan-out p50 / p99 ms | server CPU % (sum) | connect s |")
+            print(
+                f"\nFan-out on Redis, N={a.n} connections, {a.clients} client processes, "
+                f"{a.duration:.0f} s flood, {a.reps} rep(s) (median)"
+            )
+            print(
+                "| server processes | connected | deliveries/s | x 1 process | delivered | "
+                "1-msg fan-out p50 / p99 ms | server CPU % (sum) | connect s |"
+            )
             print("|---|---|---|---|---|---|---|---|")
             for s in (1, 2):
                 delivered = med(s, "deliveries") / max(med(s, "expected"), 1)
-                print(f"| {s} | {med(s, 'connected'):.0f} | {med(s, 'dps'):,.0f} | "
-                      f"{med(s, 'dps') / max(med(1, 'dps'), 1):.2f} | {delivered:.3f} | "
-                      f"{med(s, 'paced_p50_ms'):.0f} / {med(s, 'paced_p99_ms'):.0f} | "
-                      f"{med(s, 'server_cpu_pct'):.0f} | {med(s, 'connect_s'):.1f} |")
+                print(
+                    f"| {s} | {med(s, 'connected'):.0f} | {med(s, 'dps'):,.0f} | "
+                    f"{med(s, 'dps') / max(med(1, 'dps'), 1):.2f} | {delivered:.3f} | "
+                    f"{med(s, 'paced_p50_ms'):.0f} / {med(s, 'paced_p99_ms'):.0f} | "
+                    f"{med(s, 'server_cpu_pct'):.0f} | {med(s, 'connect_s'):.1f} |"
+                )
         print(f"\n(total {time.time() - started:.0f} s)")
     finally:
         d.close()

@@ -87,8 +87,9 @@ def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        srv = subprocess.Popen([PY, os.path.join(HERE, script[0]), "--port", str(port),
-                                "--ctl", ctl], cwd=HERE)
+        srv = subprocess.Popen(
+            [PY, os.path.join(HERE, script[0]), "--port", str(port), "--ctl", ctl], cwd=HERE
+        )
         procs.append(srv)
         wait_port(port)
         time.sleep(0.5)
@@ -97,10 +98,31 @@ def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -
         per = n // clients
         srcs = [f"127.0.0.{i + 2}" for i in range(clients)]
         for i in range(clients):
-            procs.append(subprocess.Popen(
-                [PY, os.path.join(HERE, "fanout_client.py"), "--port", str(port), "--path", path,
-                 "--count", str(per), "--proto", proto, "--ctl", ctl, "--id", str(i),
-                 "--src", srcs[i], "--max-seconds", str(timeout)], cwd=HERE))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        PY,
+                        os.path.join(HERE, "fanout_client.py"),
+                        "--port",
+                        str(port),
+                        "--path",
+                        path,
+                        "--count",
+                        str(per),
+                        "--proto",
+                        proto,
+                        "--ctl",
+                        ctl,
+                        "--id",
+                        str(i),
+                        "--src",
+                        srcs[i],
+                        "--max-seconds",
+                        str(timeout),
+                    ],
+                    cwd=HERE,
+                )
+            )
         t0 = time.monotonic()
         ready = wait_files(ctl, [f"client-{i}-ready.json" for i in range(clients)], timeout)
         connect_s = time.monotonic() - t0
@@ -130,13 +152,26 @@ def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -
         lat_p = [c["lat"].get("P", {}) for c in cfin]
         p50 = max((x.get("p50_ms", 0) for x in lat_p), default=0)
         p99 = max((x.get("p99_ms", 0) for x in lat_p), default=0)
-        flood_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / max(flood["flood_s"], 1e-9)
-        return {"stack": stack, "n": n, "connected": connected, "failed": failed,
-                "connect_s": round(connect_s, 2), "rss_before_mb": before / 2**20,
-                "rss_after_mb": after / 2**20, "kb_per_conn": kb_per_conn,
-                "deliveries": msgs, "expected": expected, "delivered_ratio": msgs / max(expected, 1),
-                "dps": dps, "paced_p50_ms": p50, "paced_p99_ms": p99,
-                "server_cpu_pct": flood_cpu * 100}
+        flood_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / max(
+            flood["flood_s"], 1e-9
+        )
+        return {
+            "stack": stack,
+            "n": n,
+            "connected": connected,
+            "failed": failed,
+            "connect_s": round(connect_s, 2),
+            "rss_before_mb": before / 2**20,
+            "rss_after_mb": after / 2**20,
+            "kb_per_conn": kb_per_conn,
+            "deliveries": msgs,
+            "expected": expected,
+            "delivered_ratio": msgs / max(expected, 1),
+            "dps": dps,
+            "paced_p50_ms": p50,
+            "paced_p99_ms": p99,
+            "server_cpu_pct": flood_cpu * 100,
+        }
     finally:
         for p in reversed(procs):
             p.kill()
@@ -146,7 +181,9 @@ def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--stacks", default="raw,hub-json,hub-msgpack")
@@ -172,17 +209,23 @@ def main() -> None:
         return statistics.median(r[k] for r in results[s])
 
     raw_dps = med("raw", "dps") if "raw" in results else None
-    print(f"\nFan-out, N={a.n}, {a.reps} reps (median), {dt.date.today()}, "
-          f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    print("| stack | connected | KB/conn idle | deliveries/s | x raw | delivered | "
-          "1-msg fan-out p50 / p99 ms | server CPU % | connect s |")
+    print(
+        f"\nFan-out, N={a.n}, {a.reps} reps (median), {dt.date.today()}, "
+        f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        "| stack | connected | KB/conn idle | deliveries/s | x raw | delivered | "
+        "1-msg fan-out p50 / p99 ms | server CPU % | connect s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for s in stacks:
         ratio = f"{med(s, 'dps') / raw_dps:.2f}" if raw_dps else "-"
-        print(f"| {s} | {med(s, 'connected'):.0f} | {med(s, 'kb_per_conn'):.1f} | "
-              f"{med(s, 'dps'):,.0f} | {ratio} | {med(s, 'delivered_ratio'):.3f} | "
-              f"{med(s, 'paced_p50_ms'):.0f} / {med(s, 'paced_p99_ms'):.0f} | "
-              f"{med(s, 'server_cpu_pct'):.0f} | {med(s, 'connect_s'):.1f} |")
+        print(
+            f"| {s} | {med(s, 'connected'):.0f} | {med(s, 'kb_per_conn'):.1f} | "
+            f"{med(s, 'dps'):,.0f} | {ratio} | {med(s, 'delivered_ratio'):.3f} | "
+            f"{med(s, 'paced_p50_ms'):.0f} / {med(s, 'paced_p99_ms'):.0f} | "
+            f"{med(s, 'server_cpu_pct'):.0f} | {med(s, 'connect_s'):.1f} |"
+        )
 
 
 if __name__ == "__main__":

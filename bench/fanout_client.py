@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import random
 import sys
@@ -49,11 +48,22 @@ ST = Stats()
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ("buf", "counting", "hs", "nbytes", "probe", "proto", "ready", "req",
-                 "signalr_hs", "transport")
+    __slots__ = (
+        "buf",
+        "counting",
+        "hs",
+        "nbytes",
+        "probe",
+        "proto",
+        "ready",
+        "req",
+        "signalr_hs",
+        "transport",
+    )
 
-    def __init__(self, host: str, port: int, path: str, probe: bool, proto: str,
-                 ready: asyncio.Future[bool]) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, probe: bool, proto: str, ready: asyncio.Future[bool]
+    ) -> None:
         self.transport: asyncio.Transport | None = None
         self.hs = True
         self.signalr_hs = proto != "raw"
@@ -64,9 +74,11 @@ class Client(asyncio.Protocol):
         self.ready = ready
         self.counting = False
         key = base64.b64encode(os.urandom(16)).decode()
-        self.req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
+        self.req = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -109,7 +121,9 @@ class Client(asyncio.Protocol):
             assert self.transport is not None
             if self.signalr_hs:
                 name = "messagepack" if self.proto == "signalr-msgpack" else "json"
-                self.transport.write(masked(0x1, b'{"protocol":"%s","version":1}\x1e' % name.encode()))
+                self.transport.write(
+                    masked(0x1, b'{"protocol":"%s","version":1}\x1e' % name.encode())
+                )
             else:
                 self._ready()
                 return
@@ -184,8 +198,9 @@ class Client(asyncio.Protocol):
         ST.lat.setdefault(k, []).append(t - ts)
 
 
-async def connect_one(loop: asyncio.AbstractEventLoop, a: argparse.Namespace, idx: int,
-                      sem: asyncio.Semaphore) -> None:
+async def connect_one(
+    loop: asyncio.AbstractEventLoop, a: argparse.Namespace, idx: int, sem: asyncio.Semaphore
+) -> None:
     src = a.src[idx % len(a.src)] if a.src else None
     probe = idx % a.probe_every == 0
     err: BaseException | None = None
@@ -195,9 +210,15 @@ async def connect_one(loop: asyncio.AbstractEventLoop, a: argparse.Namespace, id
             tr = None
             try:
                 kw = {"local_addr": (src, 0)} if src else {}
-                tr, pr = await asyncio.wait_for(loop.create_connection(
-                    lambda: Client(a.host, a.port, a.path, probe, a.proto, ready),
-                    a.host, a.port, **kw), 30)
+                tr, pr = await asyncio.wait_for(
+                    loop.create_connection(
+                        lambda: Client(a.host, a.port, a.path, probe, a.proto, ready),
+                        a.host,
+                        a.port,
+                        **kw,
+                    ),
+                    30,
+                )
                 await asyncio.wait_for(ready, 30)
                 ST.conns.append(pr)  # type: ignore[arg-type]
                 return
@@ -228,13 +249,30 @@ async def quiesce(quiet: float = 0.5, limit: float = 30.0) -> None:
 
 
 def dump(ctl: str, name: str, extra: dict[str, object]) -> None:
-    lat = {k: {"n": len(v), "p50_ms": (_common.pct(v, 50) or 0) * 1e3,
-               "p99_ms": (_common.pct(v, 99) or 0) * 1e3, "max_ms": max(v, default=0) * 1e3}
-           for k, v in ST.lat.items()}
-    _common.write_file(ctl, name, {"connected": len(ST.conns), "failed": ST.failed,
-                                   "closed": ST.closed, "messages": totals(),
-                                   "frame_size": ST.frame_size, "first_rx": ST.first_rx,
-                                   "last_rx": ST.last_rx, "lat": lat, **extra})
+    lat = {
+        k: {
+            "n": len(v),
+            "p50_ms": (_common.pct(v, 50) or 0) * 1e3,
+            "p99_ms": (_common.pct(v, 99) or 0) * 1e3,
+            "max_ms": max(v, default=0) * 1e3,
+        }
+        for k, v in ST.lat.items()
+    }
+    _common.write_file(
+        ctl,
+        name,
+        {
+            "connected": len(ST.conns),
+            "failed": ST.failed,
+            "closed": ST.closed,
+            "messages": totals(),
+            "frame_size": ST.frame_size,
+            "first_rx": ST.first_rx,
+            "last_rx": ST.last_rx,
+            "lat": lat,
+            **extra,
+        },
+    )
 
 
 async def main(a: argparse.Namespace) -> None:
@@ -242,9 +280,11 @@ async def main(a: argparse.Namespace) -> None:
     sem = asyncio.Semaphore(200)
     t0 = time.monotonic()
     await asyncio.gather(*(connect_one(loop, a, i, sem) for i in range(a.count)))
-    _common.write_file(a.ctl, f"client-{a.id}-ready.json",
-                       {"connected": len(ST.conns), "failed": ST.failed,
-                        "connect_s": time.monotonic() - t0})
+    _common.write_file(
+        a.ctl,
+        f"client-{a.id}-ready.json",
+        {"connected": len(ST.conns), "failed": ST.failed, "connect_s": time.monotonic() - t0},
+    )
     await _common.wait_file(a.ctl, "snap", limit=a.max_seconds)
     await quiesce()
     dump(a.ctl, f"client-{a.id}-flood.json", {})

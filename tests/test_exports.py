@@ -26,7 +26,8 @@ def test_every_exported_name_resolves() -> None:
 
 def test_exported_classes_are_documented() -> None:
     undocumented = [
-        name for name in hubserver.__all__
+        name
+        for name in hubserver.__all__
         if isinstance(getattr(hubserver, name), type) and not getattr(hubserver, name).__doc__
     ]
     assert undocumented == []

@@ -15,9 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import _common
 import uvloop
 
-import _common
 from hubserver import Hub, HubOptions, HubServer, map_hub
 
 

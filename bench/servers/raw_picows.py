@@ -15,10 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import _common
 import uvloop
 from picows import WSListener, WSMsgType, ws_create_server
-
-import _common
 
 CONNS: dict[object, None] = {}
 

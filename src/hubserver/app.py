@@ -76,5 +76,6 @@ def map_hub(
     endpoint = ConnectionEndpoint(
         path, handler.create_application, connection_options or ConnectionOptions(), authenticate
     )
-    return MappedHub(endpoint=endpoint, handler=handler, lifetime=manager,
-                     hub_context=handler.hub_context)
+    return MappedHub(
+        endpoint=endpoint, handler=handler, lifetime=manager, hub_context=handler.hub_context
+    )

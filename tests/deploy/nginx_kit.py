@@ -43,34 +43,58 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
         ],
-        check=True, capture_output=True, timeout=30,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return cert, key
 
 
 def write_nginx_prefix(
-    prefix: Path, *, http_port: int, https_port: int, upstream_ports: list[int],
-    cert: Path, key: Path,
+    prefix: Path,
+    *,
+    http_port: int,
+    https_port: int,
+    upstream_ports: list[int],
+    cert: Path,
+    key: Path,
 ) -> Path:
     """A self-contained nginx prefix: the operators' rendered aiusage.conf, the repository's
     aiusage-locations.conf (symlinked, not copied) and test upstreams; returns nginx.conf."""
     include = prefix / "aiusage"
     include.mkdir(parents=True, exist_ok=True)
     (include / "aiusage-locations.conf").symlink_to(NGINX_DIR / "aiusage-locations.conf")
-    (include / "aiusage-upstreams.conf").write_text("".join(
-        f"server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n" for port in upstream_ports
-    ))
-    rendered = render({
-        "AIUSAGE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-        "AIUSAGE_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
-        "AIUSAGE_TLS_CERT": str(cert),
-        "AIUSAGE_TLS_KEY": str(key),
-        "AIUSAGE_NGINX_INCLUDE": str(include),
-    })
+    (include / "aiusage-upstreams.conf").write_text(
+        "".join(
+            f"server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n" for port in upstream_ports
+        )
+    )
+    rendered = render(
+        {
+            "AIUSAGE_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+            "AIUSAGE_HTTPS_LISTEN": f"127.0.0.1:{https_port}",
+            "AIUSAGE_TLS_CERT": str(cert),
+            "AIUSAGE_TLS_KEY": str(key),
+            "AIUSAGE_NGINX_INCLUDE": str(include),
+        }
+    )
     (prefix / "aiusage.conf").write_text(rendered)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
         (prefix / sub).mkdir(exist_ok=True)
@@ -96,5 +120,15 @@ def write_nginx_prefix(
 
 
 def nginx_command(prefix: Path, conf: Path, *extra: str) -> list[str]:
-    return [NGINX, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "logs/error.log"),
-            "-g", "daemon off;", *extra]
+    return [
+        NGINX,
+        "-p",
+        str(prefix),
+        "-c",
+        str(conf),
+        "-e",
+        str(prefix / "logs/error.log"),
+        "-g",
+        "daemon off;",
+        *extra,
+    ]

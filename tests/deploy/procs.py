@@ -42,8 +42,9 @@ class LineReader:
             except queue.Empty:
                 return self.events
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool],
-                 timeout: float) -> dict[str, Any]:
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
         """The first event (old or new) matching ``predicate``."""
         deadline = time.monotonic() + timeout
         seen = 0

@@ -103,18 +103,20 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIUSAGE_")}
-        env.update({
-            "AIUSAGE_DATA_DIR": str(self.data_dir),
-            "AIUSAGE_DATABASE_URL": POSTGRES_URL,
-            "AIUSAGE_DATABASE_SCHEMA": self.schema,
-            "AIUSAGE_REDIS_URL": REDIS_URL,
-            "AIUSAGE_CHANNEL_PREFIX": self.prefix,
-            "AIUSAGE_TRUSTED_PROXIES": "127.0.0.1",
-            "AIUSAGE_SHUTDOWN_GRACE": str(SHUTDOWN_GRACE_S),
-            "AIUSAGE_LOG_FORMAT": "json",
-            "AIUSAGE_DASHBOARD_INTERVAL": "0.5",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "AIUSAGE_DATA_DIR": str(self.data_dir),
+                "AIUSAGE_DATABASE_URL": POSTGRES_URL,
+                "AIUSAGE_DATABASE_SCHEMA": self.schema,
+                "AIUSAGE_REDIS_URL": REDIS_URL,
+                "AIUSAGE_CHANNEL_PREFIX": self.prefix,
+                "AIUSAGE_TRUSTED_PROXIES": "127.0.0.1",
+                "AIUSAGE_SHUTDOWN_GRACE": str(SHUTDOWN_GRACE_S),
+                "AIUSAGE_LOG_FORMAT": "json",
+                "AIUSAGE_DASHBOARD_INTERVAL": "0.5",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -124,9 +126,11 @@ class Stack:
         # Create the schema, the organization and the signing keys BEFORE the servers start,
         # so the two processes never race to migrate or to generate keys.
         subprocess.run(
-            [sys.executable, "-m", "aiusage.cli", "org", "create", "--id", ORG,
-             "--name", "Acme"],
-            env=self.env(), check=True, capture_output=True, timeout=60,
+            [sys.executable, "-m", "aiusage.cli", "org", "create", "--id", ORG, "--name", "Acme"],
+            env=self.env(),
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         self.issuer = BuiltinIssuer.load_or_create(self.data_dir)
         self.backends = [
@@ -139,11 +143,17 @@ class Stack:
         cert, key = make_certificate(self.root)
         prefix = self.root / "nginx"
         prefix.mkdir()
-        conf = write_nginx_prefix(prefix, http_port=self.http_port, https_port=self.https_port,
-                                  upstream_ports=[b.port for b in self.backends],
-                                  cert=cert, key=key)
+        conf = write_nginx_prefix(
+            prefix,
+            http_port=self.http_port,
+            https_port=self.https_port,
+            upstream_ports=[b.port for b in self.backends],
+            cert=cert,
+            key=key,
+        )
         self.nginx = subprocess.Popen(
-            nginx_command(prefix, conf), stdout=subprocess.DEVNULL,
+            nginx_command(prefix, conf),
+            stdout=subprocess.DEVNULL,
             stderr=open(prefix / "logs" / "stderr.log", "wb"),  # noqa: SIM115
             start_new_session=True,
         )
@@ -154,9 +164,20 @@ class Stack:
     def spawn(self, backend: Backend) -> None:
         log = open(backend.log, "ab")  # noqa: SIM115 - owned by the child
         backend.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiusage.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(backend.port)],
-            env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "aiusage.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(backend.port),
+            ],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
@@ -182,9 +203,12 @@ class Stack:
             if backend.proc is not None:
                 stop_group(backend.proc, signal.SIGTERM, SHUTDOWN_GRACE_S + 5)
         with contextlib.suppress(Exception):
-            drop = (f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test",
-                            "-q", "-c", drop], capture_output=True, timeout=30)
+            drop = f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", drop],
+                capture_output=True,
+                timeout=30,
+            )
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -207,8 +231,9 @@ class Stack:
                     break
                 value = f"probe{i}-{uuid.uuid4().hex[:6]}"
                 rid = f"affinity-{value}"
-                r = client.get("/healthz", headers={"Cookie": f"aiusage_affinity={value}",
-                                                    "X-Request-ID": rid})
+                r = client.get(
+                    "/healthz", headers={"Cookie": f"aiusage_affinity={value}", "X-Request-ID": rid}
+                )
                 assert r.status_code == 200, r.text
                 assert r.headers.get("x-request-id") == rid  # echoed end to end
                 owner: list[str] = []

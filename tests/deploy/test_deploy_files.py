@@ -38,8 +38,9 @@ def test_the_environment_file_documents_every_variable_the_code_reads():
     text = ENV_FILE.read_text()
     read = variables_read_by_the_code()
     assert {"AIUSAGE_DATABASE_URL", "AIUSAGE_MAX_CONNECTIONS", "AIUSAGE_LOG_FORMAT"} <= read
-    missing = sorted(v for v in read if not re.search(rf"\b{v}=", text)
-                     and v not in NOT_SERVER_SETTINGS)
+    missing = sorted(
+        v for v in read if not re.search(rf"\b{v}=", text) and v not in NOT_SERVER_SETTINGS
+    )
     assert missing == []
     for name in NOT_SERVER_SETTINGS & read:
         assert name in text
@@ -52,8 +53,9 @@ def test_every_commented_default_in_the_environment_file_is_the_real_default():
         if name in ("AIUSAGE_LOG_LEVEL", "AIUSAGE_EVENT_LOOP"):
             continue  # read by the CLI, not by Settings
         parsed = Settings.from_env({name: value})
-        diff = [f.name for f in fields(Settings)
-                if getattr(parsed, f.name) != getattr(defaults, f.name)]
+        diff = [
+            f.name for f in fields(Settings) if getattr(parsed, f.name) != getattr(defaults, f.name)
+        ]
         assert diff == [], f"{name}={value} is not the default (changes {diff})"
         checked += 1
     assert checked >= 15
@@ -71,7 +73,7 @@ def test_the_nginx_template_has_only_the_documented_variables():
 
 def test_the_nginx_configuration_keeps_what_signalr_needs():
     conf = TEMPLATE.read_text() + (NGINX_DIR / "aiusage-locations.conf").read_text()
-    hub = conf[conf.index("location /hubs/"):]
+    hub = conf[conf.index("location /hubs/") :]
     hub = hub[: hub.index("}")]
     assert "proxy_set_header Upgrade $http_upgrade;" in hub
     assert "proxy_buffering off;" in hub
@@ -100,20 +102,38 @@ def test_the_systemd_units_stop_gracefully_within_their_timeout():
 @pytest.mark.skipif(shutil.which("envsubst") is None, reason="needs envsubst (gettext-base)")
 def test_the_operators_render_script_and_the_test_renderer_agree(tmp_path):
     values = {name: f"/x/{name.lower()}" for name in TEMPLATE_VARS}
-    out = subprocess.run([str(DEPLOY / "render-nginx")], env={**values, "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True, check=True, timeout=10).stdout
+    out = subprocess.run(
+        [str(DEPLOY / "render-nginx")],
+        env={**values, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
     assert out == render(values)
-    missing = subprocess.run([str(DEPLOY / "render-nginx")], env={"PATH": "/usr/bin:/bin"},
-                             capture_output=True, text=True, timeout=10)
+    missing = subprocess.run(
+        [str(DEPLOY / "render-nginx")],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert missing.returncode == 2 and "is not set" in missing.stderr
 
 
 @pytest.mark.skipif(not nginx_available(), reason="nginx not installed (scripts/install --dev)")
 def test_nginx_accepts_the_rendered_configuration(tmp_path):
     cert, key = make_certificate(tmp_path)
-    conf = write_nginx_prefix(tmp_path, http_port=18080, https_port=18443,
-                              upstream_ports=[18081, 18082], cert=cert, key=key)
-    result = subprocess.run(nginx_command(tmp_path, conf, "-t"), capture_output=True,
-                            text=True, timeout=30)
+    conf = write_nginx_prefix(
+        tmp_path,
+        http_port=18080,
+        https_port=18443,
+        upstream_ports=[18081, 18082],
+        cert=cert,
+        key=key,
+    )
+    result = subprocess.run(
+        nginx_command(tmp_path, conf, "-t"), capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr

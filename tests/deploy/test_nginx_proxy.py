@@ -21,8 +21,10 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.timeout(120),
     pytest.mark.skipif(not nginx_available(), reason="nginx not installed (scripts/install --dev)"),
-    pytest.mark.skipif(shutil.which("node") is None or not SIGNALR.exists(),
-                       reason="needs node and tests/conformance/node_modules"),
+    pytest.mark.skipif(
+        shutil.which("node") is None or not SIGNALR.exists(),
+        reason="needs node and tests/conformance/node_modules",
+    ),
 ]
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "LongPolling")
@@ -43,29 +45,59 @@ def test_every_transport_works_through_nginx_plain_and_over_tls(stack: Stack) ->
     token = stack.token("ann", "Admin")
     hub = "/hubs/analytics"
     # A listener pinned to backend a sees every broadcast, also those made on b (Redis).
-    listener = LineReader(subprocess.Popen(
-        node_command({"mode": "hold", "url": stack.http_url + hub, "token": token,
-                      "transport": "WebSockets", "org": ORG, "seconds": 80,
-                      "cookie": f"aiusage_affinity={cookies['a'][0]}"}),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=node_env(), start_new_session=True,
-    ))
+    listener = LineReader(
+        subprocess.Popen(
+            node_command(
+                {
+                    "mode": "hold",
+                    "url": stack.http_url + hub,
+                    "token": token,
+                    "transport": "WebSockets",
+                    "org": ORG,
+                    "seconds": 80,
+                    "cookie": f"aiusage_affinity={cookies['a'][0]}",
+                }
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=node_env(),
+            start_new_session=True,
+        )
+    )
     stack.others.append(listener.proc)
     assert listener.wait_for(lambda e: e["event"] in ("started", "failed"), 20)["event"] == (
-        "started")
+        "started"
+    )
 
     cases = []
     for i, (base, transport) in enumerate(
         (base, t) for base in (stack.http_url, stack.https_url) for t in TRANSPORTS
     ):
         backend = "ab"[i % 2]
-        cases.append(((base.split(":")[0], transport, backend), {
-            "mode": "check", "url": base + hub, "token": token, "transport": transport,
-            "org": ORG, "cookie": f"aiusage_affinity={cookies[backend][0]}",
-        }))
+        cases.append(
+            (
+                (base.split(":")[0], transport, backend),
+                {
+                    "mode": "check",
+                    "url": base + hub,
+                    "token": token,
+                    "transport": transport,
+                    "org": ORG,
+                    "cookie": f"aiusage_affinity={cookies[backend][0]}",
+                },
+            )
+        )
     procs = [
-        subprocess.Popen(node_command(cfg), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=node_env(), start_new_session=True)
+        subprocess.Popen(
+            node_command(cfg),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=node_env(),
+            start_new_session=True,
+        )
         for _, cfg in cases
     ]
     stack.others.extend(procs)
@@ -88,8 +120,9 @@ def test_every_transport_works_through_nginx_plain_and_over_tls(stack: Stack) ->
     assert summary["closedBeforeStop"] == 0, summary
 
     # Both processes served hub connections through nginx (affinity spread them).
-    opened = {b.name: stack.metrics(b)["aiusage_hub_connections_opened_total"]
-              for b in stack.backends}
+    opened = {
+        b.name: stack.metrics(b)["aiusage_hub_connections_opened_total"] for b in stack.backends
+    }
     assert opened["a"] >= 4 and opened["b"] >= 3, opened
 
 
@@ -104,13 +137,18 @@ def test_nginx_forwards_the_request_id_and_serves_ready_and_metrics_locally(stac
         assert "aiusage_backplane_state 2" in metrics.text
         # SSE through nginx: the stream's first bytes arrive at once (no proxy buffering).
         token = stack.token("ann", "Admin")
-        negotiate = client.post("/hubs/analytics/negotiate?negotiateVersion=1",
-                                headers={"Authorization": f"Bearer {token}"})
+        negotiate = client.post(
+            "/hubs/analytics/negotiate?negotiateVersion=1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert negotiate.status_code == 200
         conn_token = negotiate.json()["connectionToken"]
-        with client.stream("GET", "/hubs/analytics", params={"id": conn_token},
-                           headers={"Accept": "text/event-stream",
-                                    "Authorization": f"Bearer {token}"}) as sse:
+        with client.stream(
+            "GET",
+            "/hubs/analytics",
+            params={"id": conn_token},
+            headers={"Accept": "text/event-stream", "Authorization": f"Bearer {token}"},
+        ) as sse:
             assert sse.status_code == 200
             assert sse.headers["content-type"].startswith("text/event-stream")
             first = next(sse.iter_raw())

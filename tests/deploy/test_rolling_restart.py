@@ -40,8 +40,10 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.timeout(150),
     pytest.mark.skipif(not nginx_available(), reason="nginx not installed (scripts/install --dev)"),
-    pytest.mark.skipif(shutil.which("node") is None or not SIGNALR.exists(),
-                       reason="needs node and tests/conformance/node_modules"),
+    pytest.mark.skipif(
+        shutil.which("node") is None or not SIGNALR.exists(),
+        reason="needs node and tests/conformance/node_modules",
+    ),
 ]
 
 TRANSPORTS = ("WebSockets", "ServerSentEvents", "LongPolling")
@@ -80,17 +82,29 @@ class Agent:
         events = []
         for _ in range(3):
             sid = f"s-{uuid.uuid4().hex[:12]}"
-            events.append({"eventId": f"e-{sid}", "type": "SessionStarted", "occurredAt": now,
-                           "userId": f"user-{len(self.acked) % 7}", "sessionId": sid,
-                           "startTime": now, "tool": "ChatGPT", "deviceId": "dev-1"})
+            events.append(
+                {
+                    "eventId": f"e-{sid}",
+                    "type": "SessionStarted",
+                    "occurredAt": now,
+                    "userId": f"user-{len(self.acked) % 7}",
+                    "sessionId": sid,
+                    "startTime": now,
+                    "tool": "ChatGPT",
+                    "deviceId": "dev-1",
+                }
+            )
         return events
 
     def _post_once(self, client: httpx.Client) -> bool:
         batch = self._pending or self._batch()
         self._pending = batch
         try:
-            r = client.post("/api/agent/events", json={"events": batch},
-                            headers={"Authorization": f"Bearer {self.token}"})
+            r = client.post(
+                "/api/agent/events",
+                json={"events": batch},
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
         except httpx.HTTPError:
             self.errors += 1
             return False
@@ -153,12 +167,23 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
     for backend in ("a", "b"):
         for i, transport in enumerate(TRANSPORTS):
             proc = subprocess.Popen(
-                node_command({"mode": "hold", "url": stack.http_url + "/hubs/analytics",
-                              "token": admin, "transport": transport, "org": ORG,
-                              "seconds": 120,
-                              "cookie": f"aiusage_affinity={cookies[backend][i]}"}),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True, env=node_env(), start_new_session=True,
+                node_command(
+                    {
+                        "mode": "hold",
+                        "url": stack.http_url + "/hubs/analytics",
+                        "token": admin,
+                        "transport": transport,
+                        "org": ORG,
+                        "seconds": 120,
+                        "cookie": f"aiusage_affinity={cookies[backend][i]}",
+                    }
+                ),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=node_env(),
+                start_new_session=True,
             )
             stack.others.append(proc)
             clients[(backend, transport)] = LineReader(proc)
@@ -171,8 +196,11 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
     try:
         # -- /metrics during the load run (scraped per process, as Prometheus does) --------
         wait_until(lambda: len(agent.acked) >= 30, 20, "agent traffic flowing")
-        wait_until(lambda: sum_metric(stack, "aiusage_dashboard_updates_total") > 0, 10,
-                   "a DashboardUpdate pushed")
+        wait_until(
+            lambda: sum_metric(stack, "aiusage_dashboard_updates_total") > 0,
+            10,
+            "a DashboardUpdate pushed",
+        )
         m = {b.name: stack.metrics(b) for b in stack.backends}
         total = {k: m["a"].get(k, 0.0) + m["b"].get(k, 0.0) for k in m["a"].keys() | m["b"].keys()}
         for transport in TRANSPORTS:
@@ -200,8 +228,11 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
             # good) and reconnected through nginx to the other process.
             for transport in TRANSPORTS:
                 reader = clients[(name, transport)]
-                wait_until(lambda r=reader, k=(name, transport): reconnected(r) > before[k],
-                           30, f"{name}/{transport} reconnected")
+                wait_until(
+                    lambda r=reader, k=(name, transport): reconnected(r) > before[k],
+                    30,
+                    f"{name}/{transport} reconnected",
+                )
             stack.spawn(backend)
             stack.wait_ready(backend)
             # docs/deploy.md "Rolling restarts": ready, then nginx's fail_timeout (2 s) before
@@ -221,8 +252,10 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
         assert summary["state"] == "Connected", (key, reader.events)
         assert summary["reconnected"] >= 1 and summary["reconnecting"] == summary["reconnected"]
 
-    print(f"agent: {len(agent.acked)} sessions acknowledged, statuses {agent.statuses}, "
-          f"transport errors {agent.errors}")
+    print(
+        f"agent: {len(agent.acked)} sessions acknowledged, statuses {agent.statuses}, "
+        f"transport errors {agent.errors}"
+    )
     assert agent._pending is None, (agent.statuses, agent.errors)
     # nginx retried every batch that hit a stopping process on the other one (connection
     # refused before sending, or the idempotent-POST retry of aiusage-locations.conf).
@@ -230,8 +263,9 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
     assert len(agent.acked) >= 60, (len(agent.acked), agent.statuses)
 
     # -- nothing acknowledged is missing ------------------------------------------------------
-    with httpx.Client(base_url=stack.http_url, timeout=10.0,
-                      headers={"Authorization": f"Bearer {admin}"}) as api:
+    with httpx.Client(
+        base_url=stack.http_url, timeout=10.0, headers={"Authorization": f"Bearer {admin}"}
+    ) as api:
         stored: set[str] = set()
         cursor = None
         for _ in range(100):

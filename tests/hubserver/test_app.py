@@ -217,8 +217,6 @@ async def test_stateful_reconnect_resumes_on_a_new_socket_and_replays(served_sta
             {"type": 1, "target": "N", "arguments": [3]},
         ]
         await ws2.send('{"type":1,"invocationId":"1","target":"Echo","arguments":["after"]}' + RS)
-        assert await _recv_records(ws2, 1) == [
-            {"type": 3, "invocationId": "1", "result": "after"}
-        ]
+        assert await _recv_records(ws2, 1) == [{"type": 3, "invocationId": "1", "result": "after"}]
         # The duplicate Join was dropped: still exactly one membership, one connection.
         assert len(mapped.handler.local_connections()) == 1

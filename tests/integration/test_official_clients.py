@@ -394,9 +394,14 @@ def _signalrcore_cases() -> list[Any]:
         pytest.param("web_sockets", "json", id="WebSockets-json"),
         pytest.param("web_sockets", "messagepack", id="WebSockets-messagepack"),
         pytest.param("server_sent_events", "json", id="ServerSentEvents-json"),
-        pytest.param("long_polling", "json", id="LongPolling-json", marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL),
         pytest.param(
-            "long_polling", "messagepack", id="LongPolling-messagepack", marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL
+            "long_polling", "json", id="LongPolling-json", marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL
+        ),
+        pytest.param(
+            "long_polling",
+            "messagepack",
+            id="LongPolling-messagepack",
+            marks=_SIGNALRCORE_LP_ONE_RECORD_PER_POLL,
         ),
     ]
 

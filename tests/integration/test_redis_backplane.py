@@ -83,16 +83,28 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
-            ) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     return
@@ -154,8 +166,12 @@ async def test_stopping_and_restarting_redis_keeps_local_delivery_and_resumes(
     await m1.send_all("AllWhileDown", [])
     await m1.send_groups([GroupName("org:1")], "GroupWhileDown", [])
     await m1.send_users(["ann"], "UserWhileDown", [])
-    assert a.received() == [("Before", []), ("AllWhileDown", []), ("GroupWhileDown", []),
-                            ("UserWhileDown", [])]
+    assert a.received() == [
+        ("Before", []),
+        ("AllWhileDown", []),
+        ("GroupWhileDown", []),
+        ("UserWhileDown", []),
+    ]
     assert not m1.is_healthy()
     assert m1.stats()["publish_failures"] == 3
     await eventually(lambda: m2.stats()["state"] == STATE_CONNECTING, within=5)
@@ -166,13 +182,16 @@ async def test_stopping_and_restarting_redis_keeps_local_delivery_and_resumes(
     await m2.add_to_group(ConnectionId("c"), GroupName("org:2"))
 
     own_redis.start()  # same port
-    await eventually(lambda: m1.stats()["state"] == STATE_CONNECTED
-                     and m2.stats()["state"] == STATE_CONNECTED, within=10)
+    await eventually(
+        lambda: m1.stats()["state"] == STATE_CONNECTED and m2.stats()["state"] == STATE_CONNECTED,
+        within=10,
+    )
     assert m1.stats()["reconnects"] >= 1 and m2.stats()["reconnects"] >= 1
     await m1.send_groups([GroupName("org:1")], "After", [])
     await m1.send_groups([GroupName("org:2")], "Org2After", [])
-    await eventually(lambda: ("After", []) in b.received() and c.received() == [("Org2After", [])],
-                     within=5)
+    await eventually(
+        lambda: ("After", []) in b.received() and c.received() == [("Org2After", [])], within=5
+    )
     assert ("AllWhileDown", []) not in b.received()  # documented: no buffering while down
     assert m1.is_healthy() and m2.is_healthy()
 
@@ -283,8 +302,9 @@ async def test_hub_connections_on_two_servers_share_groups_and_client_results(ma
     # Client result across servers: A's hub method asks B's client, which answers 42.
     iid = a.next_id()
     a.send_message(InvocationMessage("ask", [b.connection_id], invocation_id=iid))
-    request = await b.wait_for(lambda m: isinstance(m, InvocationMessage)
-                               and m.target == "GetValue")
+    request = await b.wait_for(
+        lambda m: isinstance(m, InvocationMessage) and m.target == "GetValue"
+    )
     assert isinstance(request, InvocationMessage) and request.invocation_id is not None
     b.send_message(CompletionMessage.with_result(request.invocation_id, request.arguments[0] * 2))
     completion = await a.wait_completion(iid)

@@ -73,8 +73,9 @@ class Cluster:
 def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    deployment = Deployment(tmp_path_factory.mktemp(f"scaleout-{request.param}"),
-                            database=request.param)
+    deployment = Deployment(
+        tmp_path_factory.mktemp(f"scaleout-{request.param}"), database=request.param
+    )
     try:
         deployment.migrate()
         for org in ORGS:
@@ -108,7 +109,8 @@ def recipients(clients: NodeClients, method: str, tag: str) -> list[str]:
     """Sorted names of the clients that received ``method`` with payload ``{"tag": tag}``
     (with repetitions, so a duplicate delivery shows)."""
     return sorted(
-        r.name for r in clients.messages(method)
+        r.name
+        for r in clients.messages(method)
         if r.args and isinstance(r.args[0], dict) and r.args[0].get("tag") == tag
     )
 
@@ -137,8 +139,10 @@ async def test_sends_from_a_publisher_reach_exactly_the_targeted_clients_on_ever
         "b2": (2, "orgB", users["ub2"], "WebSockets", "json"),
     }
     ids = clients.connect_many(
-        [(n, cluster.url(s, org), deployment.token(u, org, "Manager"))
-         for n, (s, org, u, _, _) in layout.items()],
+        [
+            (n, cluster.url(s, org), deployment.token(u, org, "Manager"))
+            for n, (s, org, u, _, _) in layout.items()
+        ],
         transport=lambda n: layout[n][3],
         protocol=lambda n: layout[n][4],
     )
@@ -189,13 +193,16 @@ def test_a_hub_call_on_one_server_reaches_its_organization_on_every_server_and_n
     cluster: Cluster, clients: NodeClients
 ) -> None:
     d = cluster.deployment
-    clients.connect_many([
-        ("a0", cluster.url(0, "orgA"), d.token(uniq("a0"), "orgA", "Admin")),
-        ("a1", cluster.url(1, "orgA"), d.token(uniq("a1"), "orgA", "Manager")),
-        ("a2", cluster.url(2, "orgA"), d.token(uniq("a2"), "orgA", "Manager")),
-        ("b1", cluster.url(1, "orgB"), d.token(uniq("b1"), "orgB", "Admin")),
-        ("b2", cluster.url(2, "orgB"), d.token(uniq("b2"), "orgB", "Manager")),
-    ], transport=lambda n: "ServerSentEvents" if n == "a2" else "WebSockets")
+    clients.connect_many(
+        [
+            ("a0", cluster.url(0, "orgA"), d.token(uniq("a0"), "orgA", "Admin")),
+            ("a1", cluster.url(1, "orgA"), d.token(uniq("a1"), "orgA", "Manager")),
+            ("a2", cluster.url(2, "orgA"), d.token(uniq("a2"), "orgA", "Manager")),
+            ("b1", cluster.url(1, "orgB"), d.token(uniq("b1"), "orgB", "Admin")),
+            ("b2", cluster.url(2, "orgB"), d.token(uniq("b2"), "orgB", "Manager")),
+        ],
+        transport=lambda n: "ServerSentEvents" if n == "a2" else "WebSockets",
+    )
 
     clients.invoke("a0", "BroadcastDashboardUpdate", "orgA", {"tag": "fromA"})
     # Tenant isolation: a caller cannot target another organization, whatever server it uses.
@@ -224,42 +231,65 @@ def _post_events(server: Proc, token: str, events: list[dict[str, Any]]) -> dict
 
 def _session_started(session_id: str, user_id: str) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return {"eventId": uuid.uuid4().hex, "type": "SessionStarted", "occurredAt": now,
-            "userId": user_id, "sessionId": session_id, "startTime": now, "tool": "ChatGPT"}
+    return {
+        "eventId": uuid.uuid4().hex,
+        "type": "SessionStarted",
+        "occurredAt": now,
+        "userId": user_id,
+        "sessionId": session_id,
+        "startTime": now,
+        "tool": "ChatGPT",
+    }
 
 
 def test_agent_events_posted_to_one_server_reach_that_organizations_dashboards_on_the_others(
     cluster: Cluster, clients: NodeClients
 ) -> None:
     d = cluster.deployment
-    clients.connect_many([
-        ("a1", cluster.url(1, "orgA"), d.token(uniq("a1"), "orgA", "Manager")),
-        ("a2", cluster.url(2, "orgA"), d.token(uniq("a2"), "orgA", "Admin")),
-        ("b1", cluster.url(1, "orgB"), d.token(uniq("b1"), "orgB", "Manager")),
-        ("b2", cluster.url(2, "orgB"), d.token(uniq("b2"), "orgB", "Admin")),
-    ], transport=lambda n: {"a1": "LongPolling", "b1": "ServerSentEvents"}.get(n, "WebSockets"),
-       protocol=lambda n: "messagepack" if n == "a2" else "json")
+    clients.connect_many(
+        [
+            ("a1", cluster.url(1, "orgA"), d.token(uniq("a1"), "orgA", "Manager")),
+            ("a2", cluster.url(2, "orgA"), d.token(uniq("a2"), "orgA", "Admin")),
+            ("b1", cluster.url(1, "orgB"), d.token(uniq("b1"), "orgB", "Manager")),
+            ("b2", cluster.url(2, "orgB"), d.token(uniq("b2"), "orgB", "Admin")),
+        ],
+        transport=lambda n: {"a1": "LongPolling", "b1": "ServerSentEvents"}.get(n, "WebSockets"),
+        protocol=lambda n: "messagepack" if n == "a2" else "json",
+    )
     session_a, session_b = uniq("sess-a"), uniq("sess-b")
 
-    body = _post_events(cluster.servers[0], d.token("agent-a", "orgA", "Agent"),
-                        [_session_started(session_a, "employee-a")])
+    body = _post_events(
+        cluster.servers[0],
+        d.token("agent-a", "orgA", "Agent"),
+        [_session_started(session_a, "employee-a")],
+    )
     assert body == {"accepted": 1, "duplicates": 0}
     got_a = clients.wait_messages(
-        2, "SessionStarted", lambda r: r.args[0].get("sessionId") == session_a)
+        2, "SessionStarted", lambda r: r.args[0].get("sessionId") == session_a
+    )
     assert sorted(r.name for r in got_a) == ["a1", "a2"]
     assert all(r.args[0]["organizationId"] == "orgA" for r in got_a)
 
     # The other tenant's event, posted to another server, later than orgA's on every path:
     # when orgB's dashboards have it, anything misrouted from orgA would already be there.
-    _post_events(cluster.servers[1], d.token("agent-b", "orgB", "Agent"),
-                 [_session_started(session_b, "employee-b")])
+    _post_events(
+        cluster.servers[1],
+        d.token("agent-b", "orgB", "Agent"),
+        [_session_started(session_b, "employee-b")],
+    )
     got_b = clients.wait_messages(
-        2, "SessionStarted", lambda r: r.args[0].get("sessionId") == session_b)
+        2, "SessionStarted", lambda r: r.args[0].get("sessionId") == session_b
+    )
     assert sorted(r.name for r in got_b) == ["b1", "b2"]
     for name, org in (("a1", "orgA"), ("a2", "orgA"), ("b1", "orgB"), ("b2", "orgB")):
         seen = [r for r in clients.messages() if r.name == name]
-        foreign = [r for r in seen if r.args and isinstance(r.args[0], dict)
-                   and r.args[0].get("organizationId") not in (None, org)]
+        foreign = [
+            r
+            for r in seen
+            if r.args
+            and isinstance(r.args[0], dict)
+            and r.args[0].get("organizationId") not in (None, org)
+        ]
         assert foreign == [], (name, foreign)
 
 
@@ -272,11 +302,13 @@ async def test_an_export_finished_by_an_aiusage_worker_reaches_its_user_on_every
 
     d = cluster.deployment
     owner, other = uniq("owner"), uniq("other")
-    clients.connect_many([
-        ("owner1", cluster.url(1, "orgA"), d.token(owner, "orgA", "Admin")),
-        ("owner2", cluster.url(2, "orgA"), d.token(owner, "orgA", "Admin")),
-        ("other0", cluster.url(0, "orgA"), d.token(other, "orgA", "Manager")),
-    ])
+    clients.connect_many(
+        [
+            ("owner1", cluster.url(1, "orgA"), d.token(owner, "orgA", "Admin")),
+            ("owner2", cluster.url(2, "orgA"), d.token(owner, "orgA", "Admin")),
+            ("other0", cluster.url(0, "orgA"), d.token(other, "orgA", "Manager")),
+        ]
+    )
     worker = d.start_worker()
     env = d.env()
     db = Database(
@@ -285,18 +317,22 @@ async def test_an_export_finished_by_an_aiusage_worker_reaches_its_user_on_every
         schema=env.get("AIUSAGE_DATABASE_SCHEMA"),
     )
     # Jobs queued without running them here (run_in_process=False): only the worker runs them.
-    queue = ExportService(db, d.data_dir, UrlSigner.load_or_create(d.data_dir), None,
-                          run_in_process=False)
+    queue = ExportService(
+        db, d.data_dir, UrlSigner.load_or_create(d.data_dir), None, run_in_process=False
+    )
     try:
         end = datetime.now(UTC)
         first = await queue.create("orgA", owner, end - timedelta(days=1), end, "csv")
 
         def job_ids(name: str) -> list[str]:
-            return [r.args[0]["jobId"] for r in clients.messages(
-                "ExportCompleted", lambda r: r.name == name)]
+            return [
+                r.args[0]["jobId"]
+                for r in clients.messages("ExportCompleted", lambda r: r.name == name)
+            ]
 
         await asyncio.to_thread(
-            wait_until, lambda: bool(job_ids("owner1") and job_ids("owner2")), 20.0)
+            wait_until, lambda: bool(job_ids("owner1") and job_ids("owner2")), 20.0
+        )
         second = await queue.create("orgA", other, end - timedelta(days=1), end, "jsonl")
         await asyncio.to_thread(wait_until, lambda: bool(job_ids("other0")), 20.0)
     finally:
@@ -314,19 +350,25 @@ async def test_cross_server_delivery_from_a_server_and_a_worker_stays_under_50ms
 ) -> None:
     d = cluster.deployment
     target_user = uniq("lat")
-    clients.connect_many([
-        ("sender", cluster.url(0, "orgL"), d.token(uniq("snd"), "orgL", "Admin")),
-        ("local", cluster.url(0, "orgL"), d.token(uniq("loc"), "orgL", "Manager")),
-        ("remote1", cluster.url(1, "orgL"), d.token(target_user, "orgL", "Manager")),
-        ("remote2", cluster.url(2, "orgL"), d.token(uniq("r2"), "orgL", "Manager")),
-    ], protocol=lambda n: "messagepack" if n == "remote2" else "json")
+    clients.connect_many(
+        [
+            ("sender", cluster.url(0, "orgL"), d.token(uniq("snd"), "orgL", "Admin")),
+            ("local", cluster.url(0, "orgL"), d.token(uniq("loc"), "orgL", "Manager")),
+            ("remote1", cluster.url(1, "orgL"), d.token(target_user, "orgL", "Manager")),
+            ("remote2", cluster.url(2, "orgL"), d.token(uniq("r2"), "orgL", "Manager")),
+        ],
+        protocol=lambda n: "messagepack" if n == "remote2" else "json",
+    )
     count = 150
 
     # Server A -> organization group: a client on A invokes the seed's hub method.
     probe = await asyncio.to_thread(clients.ping, "sender", "orgL", count, 4)
     got = await asyncio.to_thread(
-        clients.wait_messages, 4 * count, "DashboardUpdate",
-        lambda r: r.args[0].get("probe") == probe)
+        clients.wait_messages,
+        4 * count,
+        "DashboardUpdate",
+        lambda r: r.args[0].get("probe") == probe,
+    )
 
     def latencies(names: tuple[str, ...], tag: str, items: list[Any]) -> list[float]:
         return [r.t - r.args[0][tag] for r in items if r.name in names]
@@ -343,18 +385,23 @@ async def test_cross_server_delivery_from_a_server_and_a_worker_stays_under_50ms
         hub = HubContext(publisher)
         for seq in range(count):
             await hub.clients.group("org:orgL").send(
-                "Probe", {"tag": "wg", "seq": seq, "t0": time.time() * 1000})
+                "Probe", {"tag": "wg", "seq": seq, "t0": time.time() * 1000}
+            )
             await hub.clients.user(target_user).send(
-                "Probe", {"tag": "wu", "seq": seq, "t0": time.time() * 1000})
+                "Probe", {"tag": "wu", "seq": seq, "t0": time.time() * 1000}
+            )
             await asyncio.sleep(0.004)
     finally:
         await publisher.stop()
     worker_msgs = await asyncio.to_thread(
-        clients.wait_messages, 5 * count, "Probe", lambda r: r.args[0].get("tag") in ("wg", "wu"))
-    worker_group = latencies(("remote1", "remote2"), "t0",
-                             [r for r in worker_msgs if r.args[0]["tag"] == "wg"])
-    worker_user = latencies(("remote1",), "t0",
-                            [r for r in worker_msgs if r.args[0]["tag"] == "wu"])
+        clients.wait_messages, 5 * count, "Probe", lambda r: r.args[0].get("tag") in ("wg", "wu")
+    )
+    worker_group = latencies(
+        ("remote1", "remote2"), "t0", [r for r in worker_msgs if r.args[0]["tag"] == "wg"]
+    )
+    worker_user = latencies(
+        ("remote1",), "t0", [r for r in worker_msgs if r.args[0]["tag"] == "wu"]
+    )
     assert len(worker_group) == 2 * count and len(worker_user) == count
 
     rows = {
@@ -364,8 +411,11 @@ async def test_cross_server_delivery_from_a_server_and_a_worker_stays_under_50ms
         "worker -> user, client on B": worker_user,
     }
     for label, values in rows.items():
-        print(f"\n{label}: n={len(values)} p50={percentile(values, 50):.2f} ms "
-              f"p99={percentile(values, 99):.2f} ms max={max(values):.2f} ms", end="")
+        print(
+            f"\n{label}: n={len(values)} p50={percentile(values, 50):.2f} ms "
+            f"p99={percentile(values, 99):.2f} ms max={max(values):.2f} ms",
+            end="",
+        )
     for label, values in list(rows.items())[1:]:
         assert percentile(values, 99) < P99_BUDGET_MS, label
 
@@ -402,15 +452,18 @@ def test_stopping_redis_keeps_servers_serving_locally_and_delivery_resumes_after
         s0, s1 = servers
         url0 = f"{s0.hub_url}?organizationId=orgA"
         url1 = f"{s1.hub_url}?organizationId=orgA"
-        node.connect_many([
-            ("c0", url0, deployment.token("u0", "orgA", "Admin")),
-            ("c1", url1, deployment.token("u1", "orgA", "Admin")),
-        ])
+        node.connect_many(
+            [
+                ("c0", url0, deployment.token("u0", "orgA", "Admin")),
+                ("c1", url1, deployment.token("u1", "orgA", "Admin")),
+            ]
+        )
 
         def broadcast(sender: str, tag: str, receivers: int) -> list[str]:
             node.invoke(sender, "BroadcastDashboardUpdate", "orgA", {"tag": tag})
-            node.wait_messages(receivers, "DashboardUpdate", lambda r: r.args[0].get("tag") == tag,
-                               timeout=5)
+            node.wait_messages(
+                receivers, "DashboardUpdate", lambda r: r.args[0].get("tag") == tag, timeout=5
+            )
             return recipients(node, "DashboardUpdate", tag)
 
         assert broadcast("c0", "before", 2) == ["c0", "c1"]
@@ -429,10 +482,14 @@ def test_stopping_redis_keeps_servers_serving_locally_and_delivery_resumes_after
         assert broadcast("c0", "during", 1) == ["c0"]
         node.connect("c1b", url1, deployment.token("u2", "orgA", "Manager"))
         assert broadcast("c1", "during1", 2) == ["c1", "c1b"]
-        _post_events(s0, deployment.token("agent", "orgA", "Agent"),
-                     [_session_started("s-outage", "employee")])
-        got = node.wait_messages(1, "SessionStarted",
-                                 lambda r: r.args[0].get("sessionId") == "s-outage", timeout=5)
+        _post_events(
+            s0,
+            deployment.token("agent", "orgA", "Agent"),
+            [_session_started("s-outage", "employee")],
+        )
+        got = node.wait_messages(
+            1, "SessionStarted", lambda r: r.args[0].get("sessionId") == "s-outage", timeout=5
+        )
         assert [r.name for r in got] == ["c0"]
         assert _metric(s0, "aiusage_backplane_publish_failures_total") >= 1
 
@@ -445,8 +502,9 @@ def test_stopping_redis_keeps_servers_serving_locally_and_delivery_resumes_after
         assert _metric(s0, "aiusage_backplane_reconnects_total") >= 1
         for server in servers:
             assert server.alive(), server.log()[-3000:]
-            assert not [line for line in server.log().splitlines()
-                        if line.startswith("Traceback")], server.log()[-3000:]
+            assert not [
+                line for line in server.log().splitlines() if line.startswith("Traceback")
+            ], server.log()[-3000:]
         assert node.closed("c0") is None and node.closed("c1") is None
     finally:
         node.close()

@@ -78,15 +78,20 @@ def _workers(supervisor: Proc) -> list[psutil.Process]:
 
 def _listening(process: psutil.Process, port: int) -> bool:
     try:
-        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                   for c in process.net_connections("tcp"))
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            for c in process.net_connections("tcp")
+        )
     except psutil.Error:
         return False
 
 
 def _established(process: psutil.Process, port: int) -> int:
-    return sum(1 for c in process.net_connections("tcp")
-               if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+    return sum(
+        1
+        for c in process.net_connections("tcp")
+        if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+    )
 
 
 def start_two_workers(d: Deployment) -> Proc:
@@ -95,9 +100,9 @@ def start_two_workers(d: Deployment) -> Proc:
     assert server.port is not None
     port = server.port
     ok = wait_until(
-        lambda: len(_workers(server)) == 2
-        and all(_listening(p, port) for p in _workers(server)),
-        20.0, 0.05,
+        lambda: len(_workers(server)) == 2 and all(_listening(p, port) for p in _workers(server)),
+        20.0,
+        0.05,
     )
     assert ok, server.log()[-3000:]
     return server
@@ -111,8 +116,14 @@ async def test_two_processes_on_one_port_both_accept_and_deliver_each_others_mes
     n = 16
     # WebSockets with skipNegotiation: one TCP connection per client, no affinity needed.
     clients.connect_many(
-        [(f"w{i}", f"{server.hub_url}?organizationId=orgA",
-          deployment.token(f"user{i}", "orgA", "Manager")) for i in range(n)],
+        [
+            (
+                f"w{i}",
+                f"{server.hub_url}?organizationId=orgA",
+                deployment.token(f"user{i}", "orgA", "Manager"),
+            )
+            for i in range(n)
+        ],
         skip_negotiation=True,
     )
     per_process = [_established(p, server.port) for p in _workers(server)]
@@ -123,7 +134,8 @@ async def test_two_processes_on_one_port_both_accept_and_deliver_each_others_mes
     # A hub call handled by one process reaches the clients of both.
     clients.invoke("w0", "BroadcastDashboardUpdate", "orgA", {"tag": "fromClient"})
     got = await asyncio.to_thread(
-        clients.wait_messages, n, "DashboardUpdate", lambda r: r.args[0].get("tag") == "fromClient")
+        clients.wait_messages, n, "DashboardUpdate", lambda r: r.args[0].get("tag") == "fromClient"
+    )
     assert sorted(r.name for r in got) == sorted(f"w{i}" for i in range(n))
 
     # So does a worker's publish (write-only publisher on the same prefix).
@@ -135,7 +147,8 @@ async def test_two_processes_on_one_port_both_accept_and_deliver_each_others_mes
     finally:
         await publisher.stop()
     got = await asyncio.to_thread(
-        clients.wait_messages, n, "Probe", lambda r: r.args[0].get("tag") == "fromWorker")
+        clients.wait_messages, n, "Probe", lambda r: r.args[0].get("tag") == "fromWorker"
+    )
     assert len(got) == n
     for status_url in ("/healthz", "/readyz"):
         assert http_status(server.base_url + status_url)[0] == 200
@@ -145,9 +158,11 @@ async def test_two_processes_on_one_port_both_accept_and_deliver_each_others_mes
 def _upgrade_status(port: int, path: str, token: str) -> tuple[int, str]:
     """Status line code and body of a WebSocket upgrade request on a fresh TCP connection."""
     key = base64.b64encode(os.urandom(16)).decode()
-    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n")
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(request.encode())
         data = b""
@@ -193,15 +208,19 @@ def test_negotiated_connections_on_a_shared_port_fail_without_affinity(
             connection_token = negotiated.json()["connectionToken"]
             if transport == "WebSockets":
                 status, body = _upgrade_status(
-                    server.port, f"/hubs/analytics?id={connection_token}", token)
+                    server.port, f"/hubs/analytics?id={connection_token}", token
+                )
                 outcomes[transport].append(200 if status == 101 else status)
                 if status == 404:
                     not_found_bodies.add(body)
                 continue
             accept = "text/event-stream" if transport == "ServerSentEvents" else "*/*"
-            with httpx.Client(timeout=5) as c2, c2.stream(
-                "GET", f"{hub}?id={connection_token}", headers={**auth, "Accept": accept}
-            ) as response:
+            with (
+                httpx.Client(timeout=5) as c2,
+                c2.stream(
+                    "GET", f"{hub}?id={connection_token}", headers={**auth, "Accept": accept}
+                ) as response,
+            ):
                 outcomes[transport].append(response.status_code)
                 if response.status_code == 404:
                     not_found_bodies.add(response.read().decode())
@@ -216,8 +235,11 @@ def test_negotiated_connections_on_a_shared_port_fail_without_affinity(
 # --- the supported setup: one port per process behind nginx with affinity --------------------
 
 NGINX = shutil.which("nginx")
-HAVE_NGINX = NGINX is not None and shutil.which("envsubst") is not None and shutil.which(
-    "openssl") is not None
+HAVE_NGINX = (
+    NGINX is not None
+    and shutil.which("envsubst") is not None
+    and shutil.which("openssl") is not None
+)
 
 
 class Nginx:
@@ -230,21 +252,46 @@ class Nginx:
         include.mkdir(parents=True)
         shutil.copy(ROOT / "deploy" / "nginx" / "aiusage-locations.conf", include)
         (include / "aiusage-upstreams.conf").write_text(
-            "".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n"
-                    for p in upstream_ports))
+            "".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;\n" for p in upstream_ports)
+        )
         cert, key = workdir / "cert.pem", workdir / "key.pem"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True, timeout=60,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
-        env = dict(os.environ,
-                   AIUSAGE_HTTP_LISTEN=f"127.0.0.1:{self.port}",
-                   AIUSAGE_HTTPS_LISTEN=f"127.0.0.1:{free_port()}",
-                   AIUSAGE_TLS_CERT=str(cert), AIUSAGE_TLS_KEY=str(key),
-                   AIUSAGE_NGINX_INCLUDE=str(include))
-        rendered = subprocess.run([str(ROOT / "deploy" / "render-nginx")], env=env, check=True,
-                                  capture_output=True, text=True, timeout=20).stdout
+        env = dict(
+            os.environ,
+            AIUSAGE_HTTP_LISTEN=f"127.0.0.1:{self.port}",
+            AIUSAGE_HTTPS_LISTEN=f"127.0.0.1:{free_port()}",
+            AIUSAGE_TLS_CERT=str(cert),
+            AIUSAGE_TLS_KEY=str(key),
+            AIUSAGE_NGINX_INCLUDE=str(include),
+        )
+        rendered = subprocess.run(
+            [str(ROOT / "deploy" / "render-nginx")],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
         (workdir / "aiusage.conf").write_text(rendered)
         temp = workdir / "temp"
         temp.mkdir()
@@ -253,16 +300,26 @@ class Nginx:
             f"pid {workdir}/nginx.pid;\nerror_log {workdir}/error.log warn;\n"
             "events { worker_connections 512; }\n"
             "http {\n  access_log off;\n"
-            + "".join(f"  {kind}_temp_path {temp}/{kind};\n"
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            + f"  include {workdir}/aiusage.conf;\n}}\n")
+            + "".join(
+                f"  {kind}_temp_path {temp}/{kind};\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+            )
+            + f"  include {workdir}/aiusage.conf;\n}}\n"
+        )
         assert NGINX is not None
         self.proc = subprocess.Popen(
             [NGINX, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-        ok = wait_until(lambda: self.proc.poll() is not None
-                        or http_status(f"http://127.0.0.1:{self.port}/healthz")[0] == 200, 10)
+        ok = wait_until(
+            lambda: (
+                self.proc.poll() is not None
+                or http_status(f"http://127.0.0.1:{self.port}/healthz")[0] == 200
+            ),
+            10,
+        )
         if not ok or self.proc.poll() is not None:
             self.stop()
             raise RuntimeError(f"nginx did not start: {(workdir / 'error.log').read_text()}")
@@ -297,8 +354,10 @@ def test_sse_and_long_polling_work_through_an_affinity_proxy_over_per_process_po
             "direct1": (f"{servers[1].hub_url}?organizationId=orgA", "WebSockets", "json"),
         }
         clients.connect_many(
-            [(name, url, deployment.token(f"u-{name}", "orgA", "Manager"))
-             for name, (url, _, _) in layout.items()],
+            [
+                (name, url, deployment.token(f"u-{name}", "orgA", "Manager"))
+                for name, (url, _, _) in layout.items()
+            ],
             transport=lambda n: layout[n][1],
             protocol=lambda n: layout[n][2],
         )
@@ -307,8 +366,7 @@ def test_sse_and_long_polling_work_through_an_affinity_proxy_over_per_process_po
         for rnd, sender in enumerate(("direct0", "direct1", "lp", "sse", "lpm")):
             tag = f"r{rnd}"
             clients.invoke(sender, "BroadcastDashboardUpdate", "orgA", {"tag": tag})
-            got = clients.wait_messages(
-                len(layout), "DashboardUpdate", arg_has("tag", tag))
+            got = clients.wait_messages(len(layout), "DashboardUpdate", arg_has("tag", tag))
             assert sorted(r.name for r in got) == sorted(layout), (sender, got)
         assert all(clients.closed(name) is None for name in layout)
     finally:

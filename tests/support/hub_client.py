@@ -242,14 +242,18 @@ class HubTestClient:
         return str(next(self._ids))
 
     async def invoke(
-        self, target: str, *args: Any, stream_ids: list[str] | None = None,
+        self,
+        target: str,
+        *args: Any,
+        stream_ids: list[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> CompletionMessage:
         """Blocking invocation; returns the Completion."""
         iid = self.next_id()
         self.send_message(
-            InvocationMessage(target=target, arguments=list(args), invocation_id=iid,
-                              stream_ids=stream_ids)
+            InvocationMessage(
+                target=target, arguments=list(args), invocation_id=iid, stream_ids=stream_ids
+            )
         )
         return await self.wait_completion(iid, timeout)
 
@@ -261,8 +265,9 @@ class HubTestClient:
 
     def start_stream(self, target: str, *args: Any) -> str:
         iid = self.next_id()
-        self.send_message(StreamInvocationMessage(invocation_id=iid, target=target,
-                                                  arguments=list(args)))
+        self.send_message(
+            StreamInvocationMessage(invocation_id=iid, target=target, arguments=list(args))
+        )
         return iid
 
     async def stream(
@@ -271,8 +276,11 @@ class HubTestClient:
         """Run a server-to-client stream to its end: (items, final completion)."""
         iid = self.start_stream(target, *args)
         completion = await self.wait_completion(iid, timeout)
-        items = [m.item for m in self.received
-                 if isinstance(m, StreamItemMessage) and m.invocation_id == iid]
+        items = [
+            m.item
+            for m in self.received
+            if isinstance(m, StreamItemMessage) and m.invocation_id == iid
+        ]
         return items, completion
 
     def cancel(self, invocation_id: str) -> None:

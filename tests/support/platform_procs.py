@@ -110,17 +110,29 @@ class RedisServer:
     def start(self) -> None:
         """Start (or restart, on the same port) and wait for PONG."""
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
 
         def pong() -> bool:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
-            ) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 return s.recv(16).startswith(b"+PONG")
             return False
@@ -229,8 +241,13 @@ class Deployment:
             AIUSAGE_LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
-        for key in ("AIUSAGE_DATABASE_URL", "AIUSAGE_DATABASE_SCHEMA", "AIUSAGE_PORT",
-                    "AIUSAGE_WORKERS", "AIUSAGE_DEMO"):
+        for key in (
+            "AIUSAGE_DATABASE_URL",
+            "AIUSAGE_DATABASE_SCHEMA",
+            "AIUSAGE_PORT",
+            "AIUSAGE_WORKERS",
+            "AIUSAGE_DEMO",
+        ):
             env.pop(key, None)
         if self.database == "postgres":
             assert self.schema is not None
@@ -339,8 +356,18 @@ class Deployment:
         if self.schema is not None:
             with contextlib.suppress(Exception):
                 subprocess.run(
-                    ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c",
-                     f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'],
+                    [
+                        "psql",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        "test",
+                        "-q",
+                        "-c",
+                        f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE',
+                    ],
                     capture_output=True,
                     timeout=20,
                 )
@@ -454,15 +481,17 @@ class NodeClients:
         names = []
         for name, url, token in specs:
             names.append(name)
-            self._send({
-                "op": "connect",
-                "name": name,
-                "url": url,
-                "token": token,
-                "transport": transport(name) if callable(transport) else transport,
-                "protocol": protocol(name) if callable(protocol) else protocol,
-                "skipNegotiation": skip_negotiation,
-            })
+            self._send(
+                {
+                    "op": "connect",
+                    "name": name,
+                    "url": url,
+                    "token": token,
+                    "transport": transport(name) if callable(transport) else transport,
+                    "protocol": protocol(name) if callable(protocol) else protocol,
+                    "skipNegotiation": skip_negotiation,
+                }
+            )
         for name in names:
             event = self._wait_event(_outcome_of(name), timeout)
             if event["ev"] == "error":
@@ -494,8 +523,9 @@ class NodeClients:
 
     def invoke(self, name: str, method: str, *args: Any, timeout: float = 15.0) -> Any:
         """``connection.invoke(method, ...args)``; raises RuntimeError with the hub error."""
-        return self._call({"op": "invoke", "name": name, "method": method, "args": list(args)},
-                          timeout)
+        return self._call(
+            {"op": "invoke", "name": name, "method": method, "args": list(args)}, timeout
+        )
 
     def ping(
         self, name: str, org: str, count: int, interval_ms: float, timeout: float = 60.0
@@ -503,8 +533,16 @@ class NodeClients:
         """Invoke ``BroadcastDashboardUpdate(org, {probe, seq, t0})`` ``count`` times; the
         probe id (payloads carry it as ``probe``)."""
         call_id = f"c{next(self._ids)}"
-        self._send({"op": "ping", "name": name, "id": call_id, "org": org, "count": count,
-                    "intervalMs": interval_ms})
+        self._send(
+            {
+                "op": "ping",
+                "name": name,
+                "id": call_id,
+                "org": org,
+                "count": count,
+                "intervalMs": interval_ms,
+            }
+        )
         event = self._wait_event(
             lambda e: e.get("ev") == "result" and e.get("id") == call_id, timeout
         )
@@ -520,8 +558,9 @@ class NodeClients:
     def closed(self, name: str) -> dict[str, Any] | None:
         """The ``closed`` event of ``name`` if it closed."""
         with self._lock:
-            return next((e for e in self.events
-                         if e.get("ev") == "closed" and e.get("name") == name), None)
+            return next(
+                (e for e in self.events if e.get("ev") == "closed" and e.get("name") == name), None
+            )
 
     # -- received messages -----------------------------------------------------------------
 
@@ -532,7 +571,8 @@ class NodeClients:
         with self._lock:
             items = list(self.received)
         return [
-            r for r in items
+            r
+            for r in items
             if (method is None or r.method == method) and (where is None or where(r))
         ]
 

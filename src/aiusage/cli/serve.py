@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--web-dir",
         default=None,
-        help="built dashboard to serve at / (default: web/dashboard/dist/dashboard/browser when built)",
+        help="built dashboard to serve at / "
+        "(default: web/dashboard/dist/dashboard/browser when built)",
     )
     parser.add_argument(_CHILD_FLAG, type=int, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(func=_serve)

@@ -92,8 +92,9 @@ class MetricsCollector:
     def collect(self) -> list[MetricFamily]:
         """Every metric family, freshly computed."""
         families: list[MetricFamily] = []
-        process = MetricFamily("aiusage_process_start_time_seconds",
-                               "Unix time this process started.", "gauge")
+        process = MetricFamily(
+            "aiusage_process_start_time_seconds", "Unix time this process started.", "gauge"
+        )
         process.add(self.started_at, {"pid": str(os.getpid())})
         families.append(process)
         families.extend(self._hub())
@@ -112,27 +113,36 @@ class MetricsCollector:
         connected = 0
         for conn in handler.local_connections():
             connected += 1
-            key = (_transport_name(getattr(conn, "transport", None)),
-                   getattr(conn, "protocol_name", "") or "unknown")
+            key = (
+                _transport_name(getattr(conn, "transport", None)),
+                getattr(conn, "protocol_name", "") or "unknown",
+            )
             by_kind[key] = by_kind.get(key, 0) + 1
             if self.org_tracker is None:
                 principal = getattr(conn, "principal", None)
                 org = principal.claims.get("org") if principal is not None else None
                 if isinstance(org, str):
                     by_org[org] = by_org.get(org, 0) + 1
-        fam = MetricFamily("aiusage_hub_connections",
-                           "Hub connections of this process past the handshake, by transport "
-                           "and hub protocol.", "gauge")
+        fam = MetricFamily(
+            "aiusage_hub_connections",
+            "Hub connections of this process past the handshake, by transport and hub protocol.",
+            "gauge",
+        )
         for transport in ("WebSockets", "ServerSentEvents", "LongPolling"):
             for protocol in ("json", "messagepack"):
-                fam.add(by_kind.pop((transport, protocol), 0),
-                        {"transport": transport, "protocol": protocol})
+                fam.add(
+                    by_kind.pop((transport, protocol), 0),
+                    {"transport": transport, "protocol": protocol},
+                )
         for (transport, protocol), n in sorted(by_kind.items()):
             fam.add(n, {"transport": transport, "protocol": protocol})
         out.append(fam)
 
-        pending = MetricFamily("aiusage_hub_handshakes_pending",
-                               "Connections still in the hub handshake or closing.", "gauge")
+        pending = MetricFamily(
+            "aiusage_hub_handshakes_pending",
+            "Connections still in the hub handshake or closing.",
+            "gauge",
+        )
         pending.add(max(0, handler.connection_count() - connected))
         out.append(pending)
 
@@ -140,12 +150,15 @@ class MetricsCollector:
         if endpoint is not None and hasattr(endpoint, "connection_count"):
             transport_level = MetricFamily(
                 "aiusage_transport_connections",
-                "Connection-layer connections (negotiated, not yet disposed).", "gauge")
+                "Connection-layer connections (negotiated, not yet disposed).",
+                "gauge",
+            )
             transport_level.add(int(endpoint.connection_count()))
             out.append(transport_level)
         if self.max_connections is not None:
-            limit = MetricFamily("aiusage_hub_connections_limit",
-                                 "AIUSAGE_MAX_CONNECTIONS of this process.", "gauge")
+            limit = MetricFamily(
+                "aiusage_hub_connections_limit", "AIUSAGE_MAX_CONNECTIONS of this process.", "gauge"
+            )
             limit.add(self.max_connections)
             out.append(limit)
 
@@ -156,37 +169,50 @@ class MetricsCollector:
         else:
             counts, refused, org_limit = by_org, 0, None
         out.append(self._orgs(counts))
-        orgs = MetricFamily("aiusage_hub_organizations",
-                            "Organizations with at least one connection here.", "gauge")
+        orgs = MetricFamily(
+            "aiusage_hub_organizations", "Organizations with at least one connection here.", "gauge"
+        )
         orgs.add(len(counts))
         out.append(orgs)
         refused_fam = MetricFamily(
             "aiusage_hub_org_limit_refusals_total",
             "New connections refused because their organization reached "
-            "AIUSAGE_MAX_ORG_CONNECTIONS.", "counter")
+            "AIUSAGE_MAX_ORG_CONNECTIONS.",
+            "counter",
+        )
         refused_fam.add(refused)
         out.append(refused_fam)
         if org_limit is not None:
-            org_limit_fam = MetricFamily("aiusage_hub_org_connections_limit",
-                                         "AIUSAGE_MAX_ORG_CONNECTIONS of this process.", "gauge")
+            org_limit_fam = MetricFamily(
+                "aiusage_hub_org_connections_limit",
+                "AIUSAGE_MAX_ORG_CONNECTIONS of this process.",
+                "gauge",
+            )
             org_limit_fam.add(org_limit)
             out.append(org_limit_fam)
 
         stats = handler.stats_snapshot()
-        opened = MetricFamily("aiusage_hub_connections_opened_total",
-                              "Connections that completed the handshake and on_connected.",
-                              "counter")
+        opened = MetricFamily(
+            "aiusage_hub_connections_opened_total",
+            "Connections that completed the handshake and on_connected.",
+            "counter",
+        )
         opened.add(stats.get("connections_total", 0))
         out.append(opened)
-        slow = MetricFamily("aiusage_hub_slow_consumer_disconnects_total",
-                            "Connections dropped because their outgoing buffer exceeded "
-                            "AIUSAGE_MAX_OUTGOING_BUFFER (they reconnect and resync).", "counter")
+        slow = MetricFamily(
+            "aiusage_hub_slow_consumer_disconnects_total",
+            "Connections dropped because their outgoing buffer exceeded "
+            "AIUSAGE_MAX_OUTGOING_BUFFER (they reconnect and resync).",
+            "counter",
+        )
         slow.add(stats.get("slow_consumer_aborts", 0))
         out.append(slow)
         if "messages_received" in stats or "messages_sent" in stats:
-            messages = MetricFamily("aiusage_hub_messages_total",
-                                    "Hub protocol messages received from / sent to clients.",
-                                    "counter")
+            messages = MetricFamily(
+                "aiusage_hub_messages_total",
+                "Hub protocol messages received from / sent to clients.",
+                "counter",
+            )
             messages.add(stats.get("messages_received", 0), {"direction": "in"})
             messages.add(stats.get("messages_sent", 0), {"direction": "out"})
             out.append(messages)
@@ -196,11 +222,13 @@ class MetricsCollector:
         fam = MetricFamily(
             "aiusage_hub_org_connections",
             f"Connections of the {self.top_orgs} largest organizations here; the rest are "
-            f'summed in org="{OTHER_ORGS}" (bounded cardinality).', "gauge")
+            f'summed in org="{OTHER_ORGS}" (bounded cardinality).',
+            "gauge",
+        )
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         for org, n in ranked[: self.top_orgs]:
             fam.add(n, {"org": org})
-        rest = sum(n for _, n in ranked[self.top_orgs:])
+        rest = sum(n for _, n in ranked[self.top_orgs :])
         if rest:
             fam.add(rest, {"org": OTHER_ORGS})
         return fam
@@ -210,9 +238,12 @@ class MetricsCollector:
         if lifetime is None:
             return []
         out: list[MetricFamily] = []
-        healthy = MetricFamily("aiusage_backplane_healthy",
-                               "1 while the backplane delivers (connected, canary answered, "
-                               "last publish ok); /readyz is 503 otherwise.", "gauge")
+        healthy = MetricFamily(
+            "aiusage_backplane_healthy",
+            "1 while the backplane delivers (connected, canary answered, "
+            "last publish ok); /readyz is 503 otherwise.",
+            "gauge",
+        )
         try:
             healthy.add(1 if lifetime.is_healthy() else 0)
         except Exception:
@@ -229,27 +260,50 @@ class MetricsCollector:
         kind.add(1, {"kind": type(lifetime).__name__})
         out.append(kind)
         if "state" in stats:
-            state = MetricFamily("aiusage_backplane_state",
-                                 "Subscription connection: 0 stopped, 1 connecting, "
-                                 "2 connected.", "gauge")
+            state = MetricFamily(
+                "aiusage_backplane_state",
+                "Subscription connection: 0 stopped, 1 connecting, 2 connected.",
+                "gauge",
+            )
             state.add(stats["state"])
             out.append(state)
         counters = (
-            ("reconnects", "aiusage_backplane_reconnects_total",
-             "Times the subscription connection was re-established."),
-            ("connection_failures", "aiusage_backplane_connection_failures_total",
-             "Failed attempts to connect to the backplane."),
-            ("canary_failures", "aiusage_backplane_canary_failures_total",
-             "Canary messages that did not come back in time (deaf subscription)."),
-            ("canary_repairs", "aiusage_backplane_canary_repairs_total",
-             "Subscription connections torn down and rebuilt after a canary failure."),
+            (
+                "reconnects",
+                "aiusage_backplane_reconnects_total",
+                "Times the subscription connection was re-established.",
+            ),
+            (
+                "connection_failures",
+                "aiusage_backplane_connection_failures_total",
+                "Failed attempts to connect to the backplane.",
+            ),
+            (
+                "canary_failures",
+                "aiusage_backplane_canary_failures_total",
+                "Canary messages that did not come back in time (deaf subscription).",
+            ),
+            (
+                "canary_repairs",
+                "aiusage_backplane_canary_repairs_total",
+                "Subscription connections torn down and rebuilt after a canary failure.",
+            ),
             ("publishes", "aiusage_backplane_publishes_total", "Messages published."),
-            ("publish_failures", "aiusage_backplane_publish_failures_total",
-             "Publishes that failed: those messages never reached other servers."),
-            ("messages_received", "aiusage_backplane_messages_received_total",
-             "Messages received from the backplane."),
-            ("bad_payloads", "aiusage_backplane_bad_payloads_total",
-             "Undecodable backplane messages (dropped)."),
+            (
+                "publish_failures",
+                "aiusage_backplane_publish_failures_total",
+                "Publishes that failed: those messages never reached other servers.",
+            ),
+            (
+                "messages_received",
+                "aiusage_backplane_messages_received_total",
+                "Messages received from the backplane.",
+            ),
+            (
+                "bad_payloads",
+                "aiusage_backplane_bad_payloads_total",
+                "Undecodable backplane messages (dropped).",
+            ),
         )
         for key, name, help_text in counters:
             if key in stats:
@@ -257,8 +311,11 @@ class MetricsCollector:
                 fam.add(stats[key])
                 out.append(fam)
         if "local_groups" in stats:
-            groups = MetricFamily("aiusage_backplane_local_groups",
-                                  "Groups with a member connection in this process.", "gauge")
+            groups = MetricFamily(
+                "aiusage_backplane_local_groups",
+                "Groups with a member connection in this process.",
+                "gauge",
+            )
             groups.add(stats["local_groups"])
             out.append(groups)
         return out
@@ -267,34 +324,47 @@ class MetricsCollector:
         out: list[MetricFamily] = []
         stats = self.ingestion_stats
         if stats is not None:
-            events = MetricFamily("aiusage_ingest_events_total",
-                                  "Agent events received, by outcome.", "counter")
+            events = MetricFamily(
+                "aiusage_ingest_events_total", "Agent events received, by outcome.", "counter"
+            )
             events.add(getattr(stats, "events_accepted", 0), {"outcome": "accepted"})
             events.add(getattr(stats, "events_duplicate", 0), {"outcome": "duplicate"})
             out.append(events)
-            batches = MetricFamily("aiusage_ingest_batches_total",
-                                   "Agent batches, by outcome (rejected = 422, nothing applied).",
-                                   "counter")
+            batches = MetricFamily(
+                "aiusage_ingest_batches_total",
+                "Agent batches, by outcome (rejected = 422, nothing applied).",
+                "counter",
+            )
             batches.add(getattr(stats, "batches", 0), {"outcome": "applied"})
             batches.add(getattr(stats, "batches_rejected", 0), {"outcome": "rejected"})
             out.append(batches)
-            failures = MetricFamily("aiusage_ingest_publish_failures_total",
-                                    "Live events that could not be published after a commit "
-                                    "(stored, but dashboards saw them only on refresh).",
-                                    "counter")
+            failures = MetricFamily(
+                "aiusage_ingest_publish_failures_total",
+                "Live events that could not be published after a commit "
+                "(stored, but dashboards saw them only on refresh).",
+                "counter",
+            )
             failures.add(getattr(stats, "publish_failures", 0))
             out.append(failures)
-            apply_sum = MetricFamily("aiusage_ingest_apply_seconds_total",
-                                     "Time spent validating, storing and publishing batches.",
-                                     "counter")
+            apply_sum = MetricFamily(
+                "aiusage_ingest_apply_seconds_total",
+                "Time spent validating, storing and publishing batches.",
+                "counter",
+            )
             apply_sum.add(float(getattr(stats, "latency_sum_s", 0.0)))
             out.append(apply_sum)
-        latency = MetricFamily("aiusage_ingest_request_duration_seconds",
-                               f"Latency of POST {INGEST_PATH} in this process.", "histogram")
+        latency = MetricFamily(
+            "aiusage_ingest_request_duration_seconds",
+            f"Latency of POST {INGEST_PATH} in this process.",
+            "histogram",
+        )
         latency.add_histogram(self.ingest_latency)
         out.append(latency)
-        requests = MetricFamily("aiusage_ingest_requests_total",
-                                f"POST {INGEST_PATH} responses by status class.", "counter")
+        requests = MetricFamily(
+            "aiusage_ingest_requests_total",
+            f"POST {INGEST_PATH} responses by status class.",
+            "counter",
+        )
         for status_class in ("2xx", "4xx", "5xx"):
             requests.add(self.ingest_requests.get(status_class, 0), {"code": status_class})
         out.append(requests)
@@ -303,19 +373,27 @@ class MetricsCollector:
     def _dashboard(self) -> list[MetricFamily]:
         out: list[MetricFamily] = []
         if self.coalescer is not None:
-            pushes = MetricFamily("aiusage_dashboard_updates_total",
-                                  "DashboardUpdate pushes sent by this process.", "counter")
+            pushes = MetricFamily(
+                "aiusage_dashboard_updates_total",
+                "DashboardUpdate pushes sent by this process.",
+                "counter",
+            )
             pushes.add(getattr(self.coalescer, "published", 0))
             out.append(pushes)
         if self.staleness is not None:
-            hist = MetricFamily("aiusage_dashboard_staleness_seconds",
-                                "Delay from a committed change to the DashboardUpdate that "
-                                "carried it.", "histogram")
+            hist = MetricFamily(
+                "aiusage_dashboard_staleness_seconds",
+                "Delay from a committed change to the DashboardUpdate that carried it.",
+                "histogram",
+            )
             hist.add_histogram(self.staleness.histogram)
             out.append(hist)
-            oldest = MetricFamily("aiusage_dashboard_oldest_pending_change_seconds",
-                                  "Age of the oldest change not yet pushed (stays near 0-1 s "
-                                  "when the coalescer keeps up).", "gauge")
+            oldest = MetricFamily(
+                "aiusage_dashboard_oldest_pending_change_seconds",
+                "Age of the oldest change not yet pushed (stays near 0-1 s "
+                "when the coalescer keeps up).",
+                "gauge",
+            )
             oldest.add(self.staleness.oldest_pending_age())
             out.append(oldest)
         return out
@@ -342,15 +420,22 @@ class IngestLatencyMiddleware:
     """ASGI middleware timing ``POST /api/agent/events`` (start of request to end of
     response) into :attr:`MetricsCollector.ingest_latency`; other requests pass untouched."""
 
-    def __init__(self, app: _ASGIApp, collector: MetricsCollector,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        app: _ASGIApp,
+        collector: MetricsCollector,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.app = app
         self.collector = collector
         self.clock = clock
 
     async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
-        if (scope.get("type") != "http" or scope.get("method") != "POST"
-                or scope.get("path") != INGEST_PATH):
+        if (
+            scope.get("type") != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") != INGEST_PATH
+        ):
             await self.app(scope, receive, send)
             return
         started = self.clock()
@@ -376,10 +461,14 @@ def install_metrics(app: Any, collector: MetricsCollector) -> None:
     from starlette.routing import Route
 
     async def metrics(_request: Request) -> Response:
-        return Response(collector.render(), media_type=None,
-                        headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+        return Response(
+            collector.render(),
+            media_type=None,
+            headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"},
+        )
 
     # Routes match in order and create_api mounts the dashboard at "/" last: insert first.
-    app.router.routes.insert(0, Route("/metrics", metrics, methods=["GET"], name="metrics",
-                                      include_in_schema=False))
+    app.router.routes.insert(
+        0, Route("/metrics", metrics, methods=["GET"], name="metrics", include_in_schema=False)
+    )
     app.add_middleware(IngestLatencyMiddleware, collector=collector)

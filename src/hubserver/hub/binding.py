@@ -269,8 +269,12 @@ def _camel(name: str) -> str:
 def _dataclass_converter(cls: type[Any]) -> Converter:
     hints = typing.get_type_hints(cls)
     fields = [
-        (f.name, _camel(f.name), converter_for(hints.get(f.name, Any)),
-         f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        (
+            f.name,
+            _camel(f.name),
+            converter_for(hints.get(f.name, Any)),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
         for f in dataclasses.fields(cls)
         if f.init
     ]

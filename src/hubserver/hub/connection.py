@@ -347,16 +347,14 @@ class HubConnection:
         self._results[invocation_id] = future
         try:
             self.send_message(
-                InvocationMessage(target=target, arguments=tuple(args),
-                                  invocation_id=invocation_id)
+                InvocationMessage(target=target, arguments=tuple(args), invocation_id=invocation_id)
             )
             try:
                 async with asyncio.timeout(timeout):
                     return await future
             except TimeoutError:
                 raise HubError(
-                    f"Timed out after {timeout:g}s waiting for the client's result of "
-                    f"'{target}'."
+                    f"Timed out after {timeout:g}s waiting for the client's result of '{target}'."
                 ) from None
         finally:
             self._results.pop(invocation_id, None)
@@ -445,9 +443,7 @@ class HubConnection:
     def _fail(self, exc: BaseException) -> None:
         """Error close with allowReconnect (protocol error, size limit, timeout)."""
         detail = _protocol_detail(exc, self.options.detailed_errors)
-        self._close(
-            CloseMessage(error=CLOSE_ERROR_TEXT + detail, allow_reconnect=True), exc
-        )
+        self._close(CloseMessage(error=CLOSE_ERROR_TEXT + detail, allow_reconnect=True), exc)
 
     def _begin_disconnect(self, exc: BaseException | None) -> None:
         if self._disconnect_started:
@@ -497,9 +493,7 @@ class HubConnection:
         """Try to complete the handshake from ``self._in``; True once it succeeded."""
         options = self.options
         try:
-            request, consumed = parse_handshake_request(
-                self._in, max_message_size=self._max_in
-            )
+            request, consumed = parse_handshake_request(self._in, max_message_size=self._max_in)
         except HandshakeError as exc:
             # Malformed request -> generic text (+ detail); "Handshake was canceled." as is.
             self._fail_handshake(
@@ -556,8 +550,9 @@ class HubConnection:
         except Exception as exc:
             # HubConnectionHandler: error in OnConnectedAsync -> Close with error and no
             # allowReconnect; Hub.on_disconnected is not called.
-            _log.logger.warning("%s connection_id=%s", _log.ON_CONNECTED_FAILED, self.connection_id,
-                         exc_info=True)
+            _log.logger.warning(
+                "%s connection_id=%s", _log.ON_CONNECTED_FAILED, self.connection_id, exc_info=True
+            )
             detail = error_detail(exc, self.options.detailed_errors)
             self._close(CloseMessage(error=CLOSE_ERROR_TEXT + detail), exc)
             return
@@ -761,8 +756,11 @@ class HubConnection:
         if state > _CONNECTED:
             return
         principal = self._ctx.principal
-        if principal is not None and principal.expires_at is not None \
-                and wall >= principal.expires_at:
+        if (
+            principal is not None
+            and principal.expires_at is not None
+            and wall >= principal.expires_at
+        ):
             # CloseOnAuthenticationExpiration: no error, reconnect allowed (fresh token).
             self._close(CloseMessage(allow_reconnect=True), None)
             return
@@ -792,4 +790,3 @@ class HubConnection:
                 protocol = self._protocol
                 assert protocol is not None
                 self._send_data(protocol.write(AckMessage(ack)), False)
-

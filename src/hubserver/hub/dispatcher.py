@@ -254,8 +254,9 @@ class HubDispatcher:
         try:
             await self.create_hub(connection).on_disconnected(exception)
         except Exception:
-            _log.logger.exception("%s connection_id=%s", _log.ON_DISCONNECTED_FAILED,
-                           connection.connection_id)
+            _log.logger.exception(
+                "%s connection_id=%s", _log.ON_DISCONNECTED_FAILED, connection.connection_id
+            )
 
     # -- invocations -----------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from hubserver.options import HubOptions
 __all__ = ["HubConnectionHandler", "HubStats"]
 
 
-
 @dataclass(slots=True)
 class HubStats:
     """Counters of one handler (exported by ``/metrics``)."""
@@ -78,8 +77,7 @@ class HubConnectionHandler:
         # Insertion-ordered set of every live connection, handshake pending or not.
         self._connections: dict[HubConnection, None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._ticker = Ticker(self.tick, lambda: bool(self._connections), tick_interval,
-                              auto_tick)
+        self._ticker = Ticker(self.tick, lambda: bool(self._connections), tick_interval, auto_tick)
 
     def create_application(self, ctx: ConnectionContext) -> HubConnection:
         """The :class:`~hubserver.transports.base.ConnectionApplication` for a new connection.
@@ -110,8 +108,9 @@ class HubConnectionHandler:
             try:
                 connection._tick(now, wall)
             except Exception:
-                _log.logger.exception("%s connection_id=%s", _log.TICK_FAILED,
-                               connection.connection_id)
+                _log.logger.exception(
+                    "%s connection_id=%s", _log.TICK_FAILED, connection.connection_id
+                )
 
     async def shutdown(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Close every connection with ``allowReconnect: true`` and wait (bounded) for

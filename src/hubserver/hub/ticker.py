@@ -15,7 +15,6 @@ from hubserver.hub import _log
 __all__ = ["Ticker"]
 
 
-
 class Ticker:
     """Calls ``callback`` every ``interval`` seconds while ``has_work()`` is true.
 

@@ -70,8 +70,9 @@ class HubLifetimeManager(abc.ABC):
         """Send to every connection (``Clients.All`` / ``AllExcept``)."""
 
     @abc.abstractmethod
-    async def send_connections(self, connection_ids: Iterable[ConnectionId], method: str,
-                               args: Sequence[Any]) -> None:
+    async def send_connections(
+        self, connection_ids: Iterable[ConnectionId], method: str, args: Sequence[Any]
+    ) -> None:
         """Send to the given connections (``Clients.Client(s)``)."""
 
     @abc.abstractmethod
@@ -86,8 +87,9 @@ class HubLifetimeManager(abc.ABC):
         group it is targeted through, as ASP.NET Core does (``Groups`` sends per group)."""
 
     @abc.abstractmethod
-    async def send_users(self, user_ids: Iterable[UserId], method: str,
-                         args: Sequence[Any]) -> None:
+    async def send_users(
+        self, user_ids: Iterable[UserId], method: str, args: Sequence[Any]
+    ) -> None:
         """Send to every connection of the users (``Clients.User(s)``)."""
 
     @abc.abstractmethod
@@ -100,7 +102,11 @@ class HubLifetimeManager(abc.ABC):
 
     @abc.abstractmethod
     async def invoke_connection(
-        self, connection_id: ConnectionId, method: str, args: Sequence[Any], timeout: float  # noqa: ASYNC109
+        self,
+        connection_id: ConnectionId,
+        method: str,
+        args: Sequence[Any],
+        timeout: float,  # noqa: ASYNC109
     ) -> Any:
         """Client result from one connection (local or remote).
 

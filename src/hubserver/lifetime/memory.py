@@ -159,7 +159,11 @@ class InMemoryLifetimeManager(HubLifetimeManager):
                     _write(sink, message)
 
     async def invoke_connection(
-        self, connection_id: ConnectionId, method: str, args: Sequence[Any], timeout: float  # noqa: ASYNC109
+        self,
+        connection_id: ConnectionId,
+        method: str,
+        args: Sequence[Any],
+        timeout: float,  # noqa: ASYNC109
     ) -> Any:
         """Client result from a local connection.
 

@@ -331,8 +331,11 @@ class RedisLifetimeManager(PubSubLifetimeManager):
                         future.set_exception(BackplaneError("The backplane was stopped."))
                 raise
             except _LISTENER_ERRORS as exc:
-                error = exc if isinstance(exc, BackplaneError) else BackplaneError(
-                    f"Redis PUBLISH failed: {exc}")
+                error = (
+                    exc
+                    if isinstance(exc, BackplaneError)
+                    else BackplaneError(f"Redis PUBLISH failed: {exc}")
+                )
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
@@ -486,8 +489,9 @@ class RedisLifetimeManager(PubSubLifetimeManager):
         self._state = STATE_CONNECTED
         self._backend_recovered()
         self._ready.set()
-        logger.info("%s server=%s channels=%d", EVENT_CONNECTED, self.server_name,
-                    len(self._desired))
+        logger.info(
+            "%s server=%s channels=%d", EVENT_CONNECTED, self.server_name, len(self._desired)
+        )
 
     async def wait_ready(self, within: float) -> bool:
         """Wait up to ``within`` seconds until the subscription connection is up."""
@@ -509,4 +513,3 @@ class RedisPublisher(RedisLifetimeManager):
     def __init__(self, redis_url: str = "redis://127.0.0.1:6379/0", **kwargs: Any) -> None:
         kwargs["write_only"] = True
         super().__init__(redis_url, **kwargs)
-

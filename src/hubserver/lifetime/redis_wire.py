@@ -152,6 +152,7 @@ def make_server_name(hostname: str | None = None) -> str:
 
 # --- writers -------------------------------------------------------------------------------
 
+
 def _pack(obj: Any) -> bytes:
     # use_bin_type=True: bytes -> MessagePack *bin*, str -> *str* (§6.4 item 5: payloads are bin).
     data: bytes = msgpack.packb(obj, use_bin_type=True)

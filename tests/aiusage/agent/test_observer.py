@@ -39,6 +39,7 @@ def test_a_real_process_named_like_an_ai_tool_is_detected(tmp_path):
 
 
 def test_observer_ignores_its_own_interpreter():
-    obs = Observer(load_signatures(), processes=lambda: [(os.path.basename(sys.executable), [])],
-                   title=None)
+    obs = Observer(
+        load_signatures(), processes=lambda: [(os.path.basename(sys.executable), [])], title=None
+    )
     assert obs.observe() == frozenset()

@@ -30,8 +30,11 @@ class FakeServer:
             return httpx.Response(self.status, headers=headers, json={"detail": "x"})
         assert request.headers["authorization"] == "Bearer tok"
         events = httpx.Response(200, content=request.content).json()["events"]
-        bad = [{"index": i, "eventId": e["eventId"], "errors": ["bad"]}
-               for i, e in enumerate(events) if e.get("bad")]
+        bad = [
+            {"index": i, "eventId": e["eventId"], "errors": ["bad"]}
+            for i, e in enumerate(events)
+            if e.get("bad")
+        ]
         if bad:
             return httpx.Response(422, headers=headers, json={"detail": bad})
         for e in events:
@@ -54,8 +57,15 @@ def make(tmp_path, server, **kw):
 
 
 def ev(i, **extra):
-    return {"eventId": f"e{i}", "type": "AIDetected", "occurredAt": "2026-11-26T09:00:00Z",
-            "userId": "u", "tool": "Claude", "duration": 1.0, **extra}
+    return {
+        "eventId": f"e{i}",
+        "type": "AIDetected",
+        "occurredAt": "2026-11-26T09:00:00Z",
+        "userId": "u",
+        "tool": "Claude",
+        "duration": 1.0,
+        **extra,
+    }
 
 
 async def test_drain_delivers_everything_in_batches(tmp_path):

@@ -29,7 +29,9 @@ def test_tool_disappearing_reports_ai_detected_with_segment_duration():
     t = tracker()
     t.observe(frozenset({"Claude", "Cursor"}), at(0))
     events = t.observe(frozenset({"Cursor"}), at(30))
-    assert [(e["type"], e["tool"], e["duration"]) for e in events] == [("AIDetected", "Claude", 30.0)]
+    assert [(e["type"], e["tool"], e["duration"]) for e in events] == [
+        ("AIDetected", "Claude", 30.0)
+    ]
 
 
 def test_idle_timeout_ends_the_session_at_the_last_use():

@@ -9,8 +9,16 @@ def by_name():
 
 def test_shipped_list_covers_the_tools_of_the_issue():
     names = set(by_name())
-    for tool in ["ChatGPT", "Claude", "GitHub Copilot", "Cursor", "Windsurf", "Gemini", "Ollama",
-                 "LM Studio"]:
+    for tool in [
+        "ChatGPT",
+        "Claude",
+        "GitHub Copilot",
+        "Cursor",
+        "Windsurf",
+        "Gemini",
+        "Ollama",
+        "LM Studio",
+    ]:
         assert tool in names
 
 
@@ -35,8 +43,15 @@ def test_browser_tab_titles_match_web_apps():
 
 
 def test_configuration_extends_and_replaces_signatures():
-    sigs = {s.name: s for s in load_signatures([{"name": "HouseBot", "process": ["housebot"]},
-                                                 {"name": "Ollama", "process": ["my-ollama"]}])}
+    sigs = {
+        s.name: s
+        for s in load_signatures(
+            [
+                {"name": "HouseBot", "process": ["housebot"]},
+                {"name": "Ollama", "process": ["my-ollama"]},
+            ]
+        )
+    }
     assert sigs["HouseBot"].matches_process("housebot", [])
     assert sigs["Ollama"].matches_process("my-ollama", [])
     assert not sigs["Ollama"].matches_process("ollama", [])

@@ -234,4 +234,6 @@ async def test_managers_are_refused_exports_and_the_list_shows_only_own_jobs(pla
     assert listed.status_code == 200
     assert [j["id"] for j in listed.json()] == [mine["id"]]
     assert listed.json()[0]["downloadUrl"].startswith(f"/api/exports/{mine['id']}/download?")
-    assert (await p.client.get("/api/exports", headers=p.auth("m", "acme", "Manager"))).status_code == 403
+    assert (
+        await p.client.get("/api/exports", headers=p.auth("m", "acme", "Manager"))
+    ).status_code == 403

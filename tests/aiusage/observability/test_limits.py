@@ -129,8 +129,7 @@ async def test_the_hub_counts_connections_and_closes_one_over_the_limit_with_a_h
     await third.connect()
     close = third.last_close()
     assert close.error == (
-        "Connection closed with an error. HubException: Organization connection limit "
-        "reached (2)"
+        "Connection closed with an error. HubException: Organization connection limit reached (2)"
     )
     assert not close.allow_reconnect
     assert tracker.count("acme") == 2 and tracker.refused == 1

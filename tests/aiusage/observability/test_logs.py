@@ -162,8 +162,11 @@ async def test_the_engine_request_id_from_the_scope_wins_over_the_header():
     async def receive():
         return {"type": "http.request", "body": b""}
 
-    scope = {"type": "http", "headers": [(b"x-request-id", b"from-client")],
-             "extensions": {"hubserver.request_id": "engine-7"}}
+    scope = {
+        "type": "http",
+        "headers": [(b"x-request-id", b"from-client")],
+        "extensions": {"hubserver.request_id": "engine-7"},
+    }
     await RequestIdMiddleware(app)(scope, receive, send)
     assert seen == ["engine-7"]
     assert (b"x-request-id", b"engine-7") in sent[0]["headers"]

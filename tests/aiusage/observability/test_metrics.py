@@ -64,9 +64,18 @@ class FakeRedisLifetime:
         return False
 
     def stats(self) -> dict[str, int | float]:
-        return {"state": 1, "reconnects": 3, "canary_failures": 2, "canary_repairs": 1,
-                "publishes": 10, "publish_failures": 4, "messages_received": 9,
-                "local_groups": 5, "connection_failures": 6, "bad_payloads": 0}
+        return {
+            "state": 1,
+            "reconnects": 3,
+            "canary_failures": 2,
+            "canary_repairs": 1,
+            "publishes": 10,
+            "publish_failures": 4,
+            "messages_received": 9,
+            "local_groups": 5,
+            "connection_failures": 6,
+            "bad_payloads": 0,
+        }
 
 
 class Coalescer:
@@ -81,18 +90,31 @@ async def test_connections_are_reported_by_transport_protocol_and_organization()
     clients = [
         HubTestClient(handler, "json", principal=user("acme", "a")),
         HubTestClient(handler, "json", principal=user("acme", "b")),
-        HubTestClient(handler, "messagepack", principal=user("globex", "c"),
-                      transport=TransportType.LONG_POLLING),
-        HubTestClient(handler, "json", principal=user("initech", "d"),
-                      transport=TransportType.SERVER_SENT_EVENTS),
+        HubTestClient(
+            handler,
+            "messagepack",
+            principal=user("globex", "c"),
+            transport=TransportType.LONG_POLLING,
+        ),
+        HubTestClient(
+            handler,
+            "json",
+            principal=user("initech", "d"),
+            transport=TransportType.SERVER_SENT_EVENTS,
+        ),
     ]
     for client in clients:
         await client.connect()
     assert (await clients[0].invoke("Echo", "hi")).result == "hi"
     pending = HubTestClient(handler, "json", principal=user("acme", "e"))  # no handshake yet
     assert pending.handshake is None
-    collector = MetricsCollector(handler=handler, lifetime=handler.lifetime,
-                                 org_tracker=tracker, max_connections=500, top_orgs=2)
+    collector = MetricsCollector(
+        handler=handler,
+        lifetime=handler.lifetime,
+        org_tracker=tracker,
+        max_connections=500,
+        top_orgs=2,
+    )
     m = parse(collector.render())
 
     conn = "aiusage_hub_connections"
@@ -133,9 +155,12 @@ def test_backplane_ingest_and_dashboard_figures_are_exported():
     staleness.pushed("acme")
     staleness.changed("globex")
     clock.advance(2.0)
-    collector = MetricsCollector(lifetime=FakeRedisLifetime(),
-                                 ingestion_stats=FakeIngestionStats(),
-                                 coalescer=Coalescer(), staleness=staleness)
+    collector = MetricsCollector(
+        lifetime=FakeRedisLifetime(),
+        ingestion_stats=FakeIngestionStats(),
+        coalescer=Coalescer(),
+        staleness=staleness,
+    )
     collector.observe_ingest(200, 0.02)
     collector.observe_ingest(422, 0.004)
     m = parse(collector.render())

@@ -17,14 +17,16 @@ from aiusage.store.repositories import OrganizationRepository
 
 
 def test_limit_and_log_settings_are_read_from_the_environment():
-    settings = Settings.from_env({
-        "AIUSAGE_MAX_CONNECTIONS": "5000",
-        "AIUSAGE_MAX_ORG_CONNECTIONS": "200",
-        "AIUSAGE_MAX_MESSAGE_BYTES": "65536",
-        "AIUSAGE_MAX_OUTGOING_BUFFER": "1048576",
-        "AIUSAGE_LOG_FORMAT": "JSON",
-        "AIUSAGE_METRICS_TOP_ORGS": "5",
-    })
+    settings = Settings.from_env(
+        {
+            "AIUSAGE_MAX_CONNECTIONS": "5000",
+            "AIUSAGE_MAX_ORG_CONNECTIONS": "200",
+            "AIUSAGE_MAX_MESSAGE_BYTES": "65536",
+            "AIUSAGE_MAX_OUTGOING_BUFFER": "1048576",
+            "AIUSAGE_LOG_FORMAT": "JSON",
+            "AIUSAGE_METRICS_TOP_ORGS": "5",
+        }
+    )
     assert (settings.max_connections, settings.max_org_connections) == (5000, 200)
     assert (settings.max_message_bytes, settings.max_outgoing_buffer) == (65536, 1048576)
     assert (settings.log_format, settings.metrics_top_orgs) == ("json", 5)
@@ -32,23 +34,33 @@ def test_limit_and_log_settings_are_read_from_the_environment():
     assert defaults.max_connections is None and defaults.max_org_connections is None
 
 
-@pytest.mark.parametrize("name,value", [
-    ("AIUSAGE_MAX_CONNECTIONS", "0"),
-    ("AIUSAGE_MAX_ORG_CONNECTIONS", "-1"),
-    ("AIUSAGE_MAX_MESSAGE_BYTES", "10"),
-    ("AIUSAGE_MAX_OUTGOING_BUFFER", "1000"),
-    ("AIUSAGE_LOG_FORMAT", "xml"),
-    ("AIUSAGE_MAX_CONNECTIONS", "many"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("AIUSAGE_MAX_CONNECTIONS", "0"),
+        ("AIUSAGE_MAX_ORG_CONNECTIONS", "-1"),
+        ("AIUSAGE_MAX_MESSAGE_BYTES", "10"),
+        ("AIUSAGE_MAX_OUTGOING_BUFFER", "1000"),
+        ("AIUSAGE_LOG_FORMAT", "xml"),
+        ("AIUSAGE_MAX_CONNECTIONS", "many"),
+    ],
+)
 def test_unusable_limit_settings_are_refused(name, value):
     with pytest.raises(ConfigurationError):
         Settings.from_env({name: value})
 
 
 async def test_the_platform_applies_the_limits_and_serves_metrics(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path, port=0, max_connections=3, max_org_connections=2,
-                        max_message_bytes=4096, max_outgoing_buffer=128 * 1024,
-                        metrics_top_orgs=7, web_dir=tmp_path / "no-dashboard")
+    settings = Settings(
+        data_dir=tmp_path,
+        port=0,
+        max_connections=3,
+        max_org_connections=2,
+        max_message_bytes=4096,
+        max_outgoing_buffer=128 * 1024,
+        metrics_top_orgs=7,
+        web_dir=tmp_path / "no-dashboard",
+    )
     platform = await Platform.create(settings)
     try:
         endpoint, handler = platform.hub.endpoint, platform.hub.handler
@@ -73,8 +85,9 @@ async def test_the_platform_applies_the_limits_and_serves_metrics(tmp_path: Path
 
 @pytest.mark.integration
 async def test_a_full_organization_gets_a_clear_503_from_the_real_server(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path, port=0, max_org_connections=1,
-                        web_dir=tmp_path / "no-dashboard")
+    settings = Settings(
+        data_dir=tmp_path, port=0, max_org_connections=1, web_dir=tmp_path / "no-dashboard"
+    )
     platform = await Platform.create(settings)
     try:
         async with platform.db.write() as conn:
@@ -91,8 +104,10 @@ async def test_a_full_organization_gets_a_clear_503_from_the_real_server(tmp_pat
                     if platform.metrics and platform.metrics.org_tracker.count("acme") == 1:
                         break
                     await asyncio.sleep(0.02)
-                refused = await http.post("/hubs/analytics/negotiate?negotiateVersion=1",
-                                          headers={"Authorization": f"Bearer {ann}"})
+                refused = await http.post(
+                    "/hubs/analytics/negotiate?negotiateVersion=1",
+                    headers={"Authorization": f"Bearer {ann}"},
+                )
                 assert refused.status_code == 503
                 assert refused.text == "Organization connection limit reached (1)"
                 with pytest.raises(websockets.InvalidStatus) as info:
@@ -100,8 +115,10 @@ async def test_a_full_organization_gets_a_clear_503_from_the_real_server(tmp_pat
                         pass
                 assert info.value.response.status_code == 503
                 other = platform.issuer.issue("gus", "globex", "Admin")
-                ok = await http.post("/hubs/analytics/negotiate?negotiateVersion=1",
-                                     headers={"Authorization": f"Bearer {other}"})
+                ok = await http.post(
+                    "/hubs/analytics/negotiate?negotiateVersion=1",
+                    headers={"Authorization": f"Bearer {other}"},
+                )
                 assert ok.status_code == 200
                 metrics = (await http.get("/metrics")).text
         assert "aiusage_hub_org_limit_refusals_total 2\n" in metrics

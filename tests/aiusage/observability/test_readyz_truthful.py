@@ -42,14 +42,28 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), 0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
             ):
                 return
             time.sleep(0.05)
@@ -84,9 +98,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
 async def test_readyz_follows_the_backplane_down_and_back_up(
     tmp_path: Path, redis: PrivateRedis
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data", port=0,
-                        redis_url=f"redis://127.0.0.1:{redis.port}/0",
-                        web_dir=tmp_path / "no-dashboard")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        port=0,
+        redis_url=f"redis://127.0.0.1:{redis.port}/0",
+        web_dir=tmp_path / "no-dashboard",
+    )
     platform = await Platform.create(settings)
     await platform.start()
     try:

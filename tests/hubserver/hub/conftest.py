@@ -201,7 +201,11 @@ def make_handler(
 ) -> Factory:
     def make(hub_cls: type[Hub] = SampleHub, **options: Any) -> HubConnectionHandler:
         return HubConnectionHandler(
-            hub_cls, lifetime, HubOptions(**options), clock, wall_clock=wall_clock,
+            hub_cls,
+            lifetime,
+            HubOptions(**options),
+            clock,
+            wall_clock=wall_clock,
             auto_tick=False,
         )
 

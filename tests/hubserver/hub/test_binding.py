@@ -48,8 +48,11 @@ class Outer:
         (bytes, "aGk=", b"hi"),
         (bytes, b"hi", b"hi"),
         (dt.date, "2024-01-02", dt.date(2024, 1, 2)),
-        (uuid.UUID, "12345678-1234-5678-1234-567812345678",
-         uuid.UUID("12345678-1234-5678-1234-567812345678")),
+        (
+            uuid.UUID,
+            "12345678-1234-5678-1234-567812345678",
+            uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        ),
         (Color, "red", Color.RED),
         (Color, "BLUE", Color.BLUE),
         (Literal["a", "b"], "b", "b"),

@@ -17,8 +17,9 @@ class NamingHub(Hub):
     async def feed(self, n: int) -> AsyncIterator[int]:
         yield n
 
-    async def upload(self, label: str, items: AsyncIterator[int], more: AsyncIterator[str]) -> None:
-        ...
+    async def upload(
+        self, label: str, items: AsyncIterator[int], more: AsyncIterator[str]
+    ) -> None: ...
 
     @staticmethod
     async def static_helper() -> None: ...

@@ -109,8 +109,7 @@ async def test_plain_method_called_with_stream(client):
 
 
 async def test_reusing_the_id_of_a_running_stream_is_refused(client):
-    client.send_message(StreamInvocationMessage(invocation_id="s", target="Endless",
-                                                arguments=[]))
+    client.send_message(StreamInvocationMessage(invocation_id="s", target="Endless", arguments=[]))
     await client.wait_for(lambda m: m.type == 2)
     client.send_message(InvocationMessage("Echo", ["x"], invocation_id="s"))
     completion = await client.wait_for(lambda m: m.type == 3 and m.invocation_id == "s")
@@ -142,8 +141,7 @@ async def test_protocol_error_with_detailed_errors_carries_the_parser_text(make_
     await settle()
     close = client.last_close()
     assert close.error == (
-        "Connection closed with an error. InvalidDataException: "
-        "Missing required property 'target'."
+        "Connection closed with an error. InvalidDataException: Missing required property 'target'."
     )
     assert close.allow_reconnect
 
@@ -171,8 +169,9 @@ async def test_on_connected_failure_closes_with_error_and_no_reconnect(make_hand
     client = HubTestClient(handler)
     await client.connect()
     await wait_until(lambda: client.ctx.closed)
-    assert client.ctx.sent[1:] == [(b'{"type":7,"error":"Connection closed with an error."}\x1e',
-                                    False)]
+    assert client.ctx.sent[1:] == [
+        (b'{"type":7,"error":"Connection closed with an error."}\x1e', False)
+    ]
     await wait_until(lambda: handler.connection_count() == 0)
     assert lifetime.local_connection_count() == 0
     assert FailingConnectHub.disconnected == []  # on_disconnected is not called

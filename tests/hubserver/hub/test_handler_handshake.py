@@ -59,8 +59,7 @@ async def _handshake_error(client: HubTestClient, raw: bytes) -> str | None:
     [
         ("foo", 1, "The protocol 'foo' is not supported."),
         ("json", 3, "The server does not support version 3 of the 'json' protocol."),
-        ("messagepack", 9,
-         "The server does not support version 9 of the 'messagepack' protocol."),
+        ("messagepack", 9, "The server does not support version 9 of the 'messagepack' protocol."),
     ],
 )
 async def test_unsupported_protocol_or_version_is_refused_with_the_dotnet_text(
@@ -69,8 +68,7 @@ async def test_unsupported_protocol_or_version_is_refused_with_the_dotnet_text(
     client = HubTestClient(handler)
     error = await _handshake_error(client, write_handshake_request(protocol, version))
     assert error == text
-    assert client.ctx.sent == [(
-        b'{"error":"' + text.encode() + b'"}\x1e', False)]
+    assert client.ctx.sent == [(b'{"error":"' + text.encode() + b'"}\x1e', False)]
     assert lifetime.local_connection_count() == 0
     await settle()
     assert handler.connection_count() == 0
@@ -108,7 +106,7 @@ async def test_malformed_handshake_with_detailed_errors_carries_the_reason(make_
     error = await _handshake_error(client, b'{"protocol":"json"}\x1e')
     assert error == (
         "An unexpected error occurred during connection handshake. InvalidDataException: "
-        "Missing required property 'version'. Message content: {\"protocol\":\"json\"}"
+        'Missing required property \'version\'. Message content: {"protocol":"json"}'
     )
 
 

@@ -59,8 +59,14 @@ async def test_pascal_case_alias_of_a_snake_case_method(client):
 
 
 async def test_private_sync_and_hook_methods_are_not_invocable(client):
-    for name in ("_private", "sync_method", "SyncMethod", "on_connected", "OnConnected",
-                 "on_disconnected"):
+    for name in (
+        "_private",
+        "sync_method",
+        "SyncMethod",
+        "on_connected",
+        "OnConnected",
+        "on_disconnected",
+    ):
         completion = await client.invoke(name)
         assert completion.error == (
             f"Failed to invoke '{name}' due to an error on the server. "
@@ -115,8 +121,12 @@ async def test_invocations_of_different_connections_interleave(connect):
 async def test_caller_context_and_items_survive_across_invocations(client):
     await client.invoke("Remember", "k", "v")
     me = (await client.invoke("WhoAmI")).result
-    assert me == {"connectionId": client.connection_id, "userId": None, "protocol": "json",
-                  "items": {"k": "v"}}
+    assert me == {
+        "connectionId": client.connection_id,
+        "userId": None,
+        "protocol": "json",
+        "items": {"k": "v"},
+    }
 
 
 async def test_headers_and_null_fields_from_real_clients_are_tolerated(client):

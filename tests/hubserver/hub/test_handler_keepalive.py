@@ -55,9 +55,7 @@ async def test_any_sent_message_postpones_the_ping(client, clock, handler):
     assert payloads(client)[-1] == PING
 
 
-async def test_client_timeout_is_not_enforced_before_the_first_client_ping(
-    client, clock, handler
-):
+async def test_client_timeout_is_not_enforced_before_the_first_client_ping(client, clock, handler):
     for _ in range(10):
         clock.advance(10)
         handler.tick()
@@ -98,9 +96,7 @@ async def test_long_polling_gets_no_pings_and_no_client_timeout(connect, clock, 
     assert not client.ctx.closed
 
 
-async def test_expired_token_closes_with_allow_reconnect_and_no_error(
-    connect, handler, wall_clock
-):
+async def test_expired_token_closes_with_allow_reconnect_and_no_error(connect, handler, wall_clock):
     principal = Principal("u1", expires_at=wall_clock.now + 60)
     client = await connect(principal=principal)
     wall_clock.advance(59)

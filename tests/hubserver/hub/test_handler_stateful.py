@@ -54,9 +54,7 @@ async def test_ack_is_sent_on_the_tick_after_trackable_messages_arrived(connect,
     assert types_sent(client).count(MessageType.ACK) == 1  # nothing new, no new Ack
 
 
-async def test_paused_transport_buffers_and_resume_sends_sequence_then_replay(
-    connect, handler
-):
+async def test_paused_transport_buffers_and_resume_sends_sequence_then_replay(connect, handler):
     client = await stateful(connect)
     await client.invoke("Echo", "acked")  # server trackable #1
     client.send_message(AckMessage(1))

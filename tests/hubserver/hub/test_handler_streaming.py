@@ -122,8 +122,11 @@ async def test_streaming_method_with_upload_stream(client):
     iid = "9"
     from hubserver.protocol.messages import StreamInvocationMessage
 
-    client.send_message(StreamInvocationMessage(invocation_id=iid, target="UploadEcho",
-                                                arguments=[], stream_ids=["in"]))
+    client.send_message(
+        StreamInvocationMessage(
+            invocation_id=iid, target="UploadEcho", arguments=[], stream_ids=["in"]
+        )
+    )
     client.send_message(StreamItemMessage(invocation_id="in", item=1))
     client.send_message(StreamItemMessage(invocation_id="in", item=2))
     client.send_message(CompletionMessage.empty("in"))
@@ -180,8 +183,9 @@ async def test_client_result_round_trip(client):
 async def test_client_result_error_becomes_a_hub_error(client):
     client.send_message(InvocationMessage("AskCaller", ["q?"], invocation_id="1"))
     request = await client.wait_for(lambda m: isinstance(m, InvocationMessage))
-    client.send_message(CompletionMessage.with_error(request.invocation_id,
-                                                     "Client didn't provide a result."))
+    client.send_message(
+        CompletionMessage.with_error(request.invocation_id, "Client didn't provide a result.")
+    )
     assert (await client.wait_completion("1")).error == (
         "An unexpected error occurred invoking 'AskCaller' on the server. "
         "HubException: Client didn't provide a result."

@@ -220,8 +220,12 @@ class LifetimeManagerSpec(_Base):
 
     async def test_send_users_reaches_every_connection_of_the_users(self) -> None:
         m = await self.manager()
-        a1, a2, b, c = FakeSink("a1", "ann"), FakeSink("a2", "ann"), FakeSink("b", "bob"), \
-            FakeSink("c", "cat")
+        a1, a2, b, c = (
+            FakeSink("a1", "ann"),
+            FakeSink("a2", "ann"),
+            FakeSink("b", "bob"),
+            FakeSink("c", "cat"),
+        )
         await self.connect(m, a1, a2, b, c)
         await m.send_users([UserId("ann")], "ToAnn", [])
         await m.send_users([UserId("bob"), UserId("cat")], "ToBobCat", [])
@@ -293,9 +297,7 @@ class LifetimeManagerSpec(_Base):
         a = FakeSink("a", responder=lambda target, args: {"echo": [target, *args]})
         b = FakeSink("b")
         await self.connect(m, a, b)
-        assert await m.invoke_connection(ConnectionId("a"), "Ask", [1], 1.0) == {
-            "echo": ["Ask", 1]
-        }
+        assert await m.invoke_connection(ConnectionId("a"), "Ask", [1], 1.0) == {"echo": ["Ask", 1]}
         with pytest.raises(HubError, match="didn't provide a result"):
             await m.invoke_connection(ConnectionId("b"), "Ask", [], 1.0)
 

@@ -72,10 +72,14 @@ async def test_a_dotnet_group_command_for_our_connection_is_acked(bus_and_manage
     m = await new()
     await m.on_connected(FakeSink("c"))
     ack_channel = f"{P}:internal:ack:dotnet_1"
-    bus.publish(f"{P}:internal:groups",
-                wire.write_group_command(41, "dotnet_1", wire.GroupAction.ADD, "g", "c"))
-    bus.publish(f"{P}:internal:groups",
-                wire.write_group_command(42, "dotnet_1", wire.GroupAction.ADD, "g", "elsewhere"))
+    bus.publish(
+        f"{P}:internal:groups",
+        wire.write_group_command(41, "dotnet_1", wire.GroupAction.ADD, "g", "c"),
+    )
+    bus.publish(
+        f"{P}:internal:groups",
+        wire.write_group_command(42, "dotnet_1", wire.GroupAction.ADD, "g", "elsewhere"),
+    )
     await eventually(lambda: any(ch == ack_channel for ch, _ in bus.published))
     await asyncio.sleep(0.01)
     acks = [wire.read_ack(d) for ch, d in bus.published if ch == ack_channel]
@@ -103,8 +107,9 @@ async def test_a_remote_client_result_for_a_vanished_connection_reports_disconne
     bus, new = bus_and_managers
     m = await new()
     # A subscriber exists on connection:gone (so PUBLISH counts 1) but m hosts nobody there.
-    await m._subscribe_channel(f"{P}:connection:gone", lambda data: m._on_connection_message(
-        ConnectionId("gone"), data))
+    await m._subscribe_channel(
+        f"{P}:connection:gone", lambda data: m._on_connection_message(ConnectionId("gone"), data)
+    )
     caller = await new()
     with pytest.raises(HubError, match="Connection disconnected."):
         await caller.invoke_connection(ConnectionId("gone"), "Ask", [], 2.0)

@@ -165,8 +165,9 @@ async def test_when_redis_is_down_local_delivery_continues_and_health_is_false(
     assert bus.subscribers("TestHub:group:g2") == 1
     await m2.send_groups([GroupName("g2")], "AfterRestart", [])
     await m2.send_all("AllAfterRestart", [])
-    await eventually(lambda: ("AllAfterRestart", []) in b.received()
-                     and ("AllAfterRestart", []) in c.received())
+    await eventually(
+        lambda: ("AllAfterRestart", []) in b.received() and ("AllAfterRestart", []) in c.received()
+    )
     assert c.received() == [("AfterRestart", []), ("AllAfterRestart", [])]
     assert m1.is_healthy()  # subscription back, publish failure forgotten
     await m1.send_all("Ok", [])
@@ -213,8 +214,7 @@ async def test_the_periodic_canary_runs_by_itself(bus_and_managers) -> None:
 
 
 async def test_reconnect_backoff_is_exponential_bounded_and_jittered() -> None:
-    m = RedisLifetimeManager(backoff_base=0.1, backoff_max=1.0, jitter=lambda: 1.0,
-                             protocols={})
+    m = RedisLifetimeManager(backoff_base=0.1, backoff_max=1.0, jitter=lambda: 1.0, protocols={})
     assert [round(m._backoff(i), 3) for i in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     m._jitter = lambda: 0.0
     assert m._backoff(100) == 0.5

@@ -61,8 +61,9 @@ def test_a_dotnet_envelope_has_no_origin_and_is_delivered() -> None:
 
 
 def test_a_five_item_envelope_carries_result_fields_and_origin() -> None:
-    data = wire.write_invocation({"json": b"j"}, (), invocation_id="i", return_channel="r",
-                                 origin="me")
+    data = wire.write_invocation(
+        {"json": b"j"}, (), invocation_id="i", return_channel="r", origin="me"
+    )
     assert data[0] == 0x95
     decoded = wire.read_invocation(data)
     assert (decoded.invocation_id, decoded.return_channel, decoded.origin) == ("i", "r", "me")
@@ -103,15 +104,17 @@ def test_group_commands_match_the_golden_bytes() -> None:
     assert wire.write_group_command(300, "s", wire.GroupAction.REMOVE, "", "c") == (
         b"\x95\xcd\x01\x2c\xa1s\x02\xa0\xa1c"
     )
-    assert wire.read_group_command(data) == wire.GroupCommand(1, "srv", wire.GroupAction.ADD,
-                                                              "g", "c")
+    assert wire.read_group_command(data) == wire.GroupCommand(
+        1, "srv", wire.GroupAction.ADD, "g", "c"
+    )
 
 
 def test_group_command_reader_accepts_any_int_width_and_extra_items() -> None:
     # id as int32 (0xd2), action as uint8 (0xcc), plus a trailing nil.
     data = b"\x96\xd2\x00\x00\x00\x07\xa1s\xcc\x02\xa1g\xa1c\xc0"
-    assert wire.read_group_command(data) == wire.GroupCommand(7, "s", wire.GroupAction.REMOVE,
-                                                              "g", "c")
+    assert wire.read_group_command(data) == wire.GroupCommand(
+        7, "s", wire.GroupAction.REMOVE, "g", "c"
+    )
 
 
 @pytest.mark.parametrize(
