@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 import psutil
@@ -88,7 +89,7 @@ async def serve(port: int) -> None:
                 await asyncio.sleep(0.001)
         return {"sent": messages, "seconds": time.monotonic() - t0}
 
-    async def ctl(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def ctl(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()

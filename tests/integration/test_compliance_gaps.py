@@ -134,23 +134,17 @@ async def test_a_stateful_client_loses_none_of_10000_messages_across_network_cut
     assert result["state"] == "Disconnected"
 
 
-# Known interop race, found by this test (see docs/compliance.md, item 27): the JS client
-# creates its MessageBuffer only in a promise continuation after the handshake response, so a
-# trackable message that arrives in the same TCP read (here the hub's on_connected "Welcome"
-# push) is processed but not counted. Its receive ids then trail the server's by one until
-# the first Sequence, and the first resume re-delivers one message. The server can avoid it
-# by holding trackable sends of a stateful connection until the client's first post-handshake
-# message (the JS client sends its Ping right after creating the buffer). Remove this xfail
-# when hubserver.hub.connection does that (docs/compliance.md, item 27).
-@pytest.mark.xfail(
-    reason="JS MessageBuffer is created after the handshake continuation; an on_connected "
-    "push in the same read is uncounted -> one duplicate on the first resume (server fix pending)",
-    strict=False,
-)
+# Interop race found by this test (docs/compliance.md, item 27): the JS client creates its
+# MessageBuffer only in a promise continuation after the handshake response, so a trackable
+# message arriving in the same TCP read (the hub's on_connected "Welcome" push) would be
+# processed uncounted and the first resume would re-deliver one message. hubserver holds a
+# stateful connection's trackable sends until the client's first message (its Ping), which
+# this test pins, for both protocols.
+@pytest.mark.parametrize("protocol", ["json", "messagepack"])
 async def test_a_stateful_client_gets_no_duplicate_across_network_cuts(
-    stateful_server, node_scenario
+    stateful_server, node_scenario, protocol
 ):
-    result = await run_numbered_with_cuts(stateful_server, node_scenario, "json")
+    result = await run_numbered_with_cuts(stateful_server, node_scenario, protocol)
     assert result["duplicates"] == [], result
     assert result["count"] == 10_000 and result["inOrder"] is True, result
 

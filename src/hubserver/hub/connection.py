@@ -139,6 +139,8 @@ class HubConnection:
         "_results",
         "_runners",
         "_sent",
+        "_startup_hold",
+        "_startup_hold_since",
         "_state",
         "_streams",
         "_timeout_armed",
@@ -181,6 +183,8 @@ class HubConnection:
         self.active_ids: set[str] = set()
         self._msgbuf: MessageBuffer | None = None
         self._paused = False
+        self._startup_hold: list[bytes] | None = None
+        self._startup_hold_since = 0.0
         self._input_paused = False
         self._caller_context: HubCallerContext | None = None
         self._caller_clients: HubCallerClients | None = None
@@ -297,6 +301,7 @@ class HubConnection:
         if mb is None or self._protocol is None or self._state > _CONNECTED:
             return
         self._paused = False
+        self._startup_hold = None  # the replay below includes what was held
         self._timeout_armed = False
         sequence_id, pending = mb.replay()
         send = self._ctx.send
@@ -388,6 +393,9 @@ class HubConnection:
                 self._slow_consumer()
                 return
             if self._paused:
+                return
+            if self._startup_hold is not None:
+                self._startup_hold.append(data)
                 return
         ctx = self._ctx
         ctx.send(data, self._binary)
@@ -522,6 +530,11 @@ class HubConnection:
         if self._ctx.stateful_reconnect and request.version >= 2:
             # signalr-protocol.md §5.1: version < 2 silently disables stateful reconnect.
             self._msgbuf = MessageBuffer(options.stateful_reconnect_buffer_size)
+            # The JS client creates its MessageBuffer in a continuation after the handshake
+            # response; a trackable message read together with the response would be processed
+            # uncounted. Hold trackable sends until the client's first message (its Ping).
+            self._startup_hold = []
+            self._startup_hold_since = self._handler.clock()
         # The response precedes every other message (§3.2 item 3); never counted/buffered.
         self._ctx.send(write_handshake_response(), self._binary)
         now = self._handler.clock()
@@ -607,6 +620,8 @@ class HubConnection:
 
     def _on_message(self, message: HubMessage) -> None:
         self._handler.stats.messages_received += 1
+        if self._startup_hold is not None:
+            self._release_startup_hold()
         mb = self._msgbuf
         if mb is not None and not mb.should_process(message):
             return  # duplicate from a replay, or before the client's Sequence (§5.3)
@@ -747,6 +762,14 @@ class HubConnection:
 
     # -- timers (called by the handler's shared ticker) ----------------------------------------
 
+    def _release_startup_hold(self) -> None:
+        held = self._startup_hold
+        self._startup_hold = None
+        if held and not self._paused:
+            for data in held:
+                self._ctx.send(data, self._binary)
+            self._sent = True
+
     def _tick(self, now: float, wall: float) -> None:
         state = self._state
         if state == _HANDSHAKE:
@@ -770,6 +793,9 @@ class HubConnection:
         if self._sent:
             self._sent = False
             self._last_sent = now
+        if self._startup_hold is not None and now - self._startup_hold_since >= 1.0:
+            # A stateful client that never spoke first: deliver what was held anyway.
+            self._release_startup_hold()
         if self._paused:
             # Reconnect window: the connection layer owns the timeout now.
             self._last_received = self._last_sent = now
