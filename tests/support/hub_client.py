@@ -134,6 +134,9 @@ class FakeConnectionContext:
         self.send(message.get(protocol), protocol.transfer_format is TransferFormat.BINARY)
         return self.buffered_bytes()
 
+    def broadcast_sender(self):
+        return self.send_serialized
+
     def buffered_bytes(self) -> int:
         return self.unsent
 

@@ -1,5 +1,8 @@
-"""The ``aiusage`` command line. Each sub-command lives in its own module here and exposes
-``register(subparsers)``; this module only wires them together (thin CLI, services elsewhere)."""
+"""aiusage: live AI-usage analytics with a SignalR-compatible real-time hub.
+
+Each sub-command lives in its own module of ``aiusage.cli`` and exposes
+``register(subparsers)``; this module only wires them together (thin CLI, services elsewhere).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,11 @@ _COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (used by ``main`` and by tests)."""
-    parser = argparse.ArgumentParser(prog="aiusage", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="aiusage",
+        description="Live AI-usage analytics with a SignalR-compatible real-time hub. "
+        "Start with `aiusage serve --demo`.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in _COMMAND_MODULES:
         try:

@@ -6,7 +6,7 @@ any implementation; the real one lives in ``connections.manager`` (``HttpConnect
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -109,6 +109,12 @@ class ConnectionContext(Protocol):
         Returns the bytes now buffered for this connection (as :meth:`buffered_bytes`, possibly
         as of the last socket write): the hot path's slow-consumer check costs no extra call.
         """
+        ...
+
+    def broadcast_sender(self) -> Callable[[SerializedMessage, HubProtocol], int] | None:
+        """The current transport's ``send_serialized``, for a caller that will not outlive
+        the transport (no stateful reconnect): the broadcast hot path skips this object.
+        None when no transport is attached."""
         ...
 
     def buffered_bytes(self) -> int:

@@ -171,6 +171,11 @@ class HttpConnectionContext:
             return transport.send_serialized(message, protocol)
         return 0
 
+    def broadcast_sender(self) -> Callable[[SerializedMessage, HubProtocol], int] | None:
+        """The attached transport's ``send_serialized`` (see ConnectionContext)."""
+        transport = self._transport
+        return transport.send_serialized if transport is not None else None
+
     def buffered_bytes(self) -> int:
         """Unsent bytes of the current transport."""
         transport = self._transport

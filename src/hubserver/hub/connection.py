@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
@@ -118,6 +118,7 @@ class HubConnection:
         "_connect_task",
         "_ctx",
         "_disconnect_started",
+        "_fast_send",
         "_handler",
         "_handshake_deadline",
         "_held",
@@ -184,6 +185,7 @@ class HubConnection:
         self._msgbuf: MessageBuffer | None = None
         self._paused = False
         self._startup_hold: list[bytes] | None = None
+        self._fast_send: Callable[[SerializedMessage, HubProtocol], int] | None = None
         self._startup_hold_since = 0.0
         self._input_paused = False
         self._caller_context: HubCallerContext | None = None
@@ -324,6 +326,20 @@ class HubConnection:
         self._handler.stats.messages_sent += 1
         protocol = self._protocol
         assert protocol is not None
+        fast = self._fast_send
+        if fast is not None:
+            # The broadcast hot path (bench/micro_broadcast.py): straight to the transport.
+            try:
+                buffered = fast(message, protocol)
+            except Exception:
+                _log.logger.exception(
+                    "%s connection_id=%s", _log.WRITE_FAILED, self.connection_id
+                )
+                return
+            self._sent = True
+            if buffered > self._max_out:
+                self._slow_consumer()
+            return
         try:
             if self._msgbuf is not None:
                 inner = message.message
@@ -535,6 +551,10 @@ class HubConnection:
             # uncounted. Hold trackable sends until the client's first message (its Ping).
             self._startup_hold = []
             self._startup_hold_since = self._handler.clock()
+        else:
+            # The transport of a connection without stateful reconnect never changes: keep
+            # its broadcast entry point (one call less per delivery).
+            self._fast_send = self._ctx.broadcast_sender()
         # The response precedes every other message (§3.2 item 3); never counted/buffered.
         self._ctx.send(write_handshake_response(), self._binary)
         now = self._handler.clock()

@@ -98,10 +98,11 @@ class InMemoryLifetimeManager(HubLifetimeManager):
         """Send to every connection except ``exclude``."""
         message = _invocation(method, args)
         excluded = _as_set(exclude)
-        for cid, sink in list(self._connections.items()):
-            if excluded and cid in excluded:
-                continue
-            _write(sink, message)
+        connections = self._connections
+        if excluded:
+            _deliver([s for cid, s in connections.items() if cid not in excluded], message)
+        else:
+            _deliver(list(connections.values()), message)
 
     async def send_connections(
         self, connection_ids: Iterable[ConnectionId], method: str, args: Sequence[Any]
@@ -133,13 +134,17 @@ class InMemoryLifetimeManager(HubLifetimeManager):
                 continue
             if message is None:
                 message = _invocation(method, args)
-            # Copy: a sink failing may disconnect synchronously and mutate the set.
-            for cid in tuple(members):
-                if excluded and cid in excluded:
-                    continue
-                sink = connections.get(cid)
-                if sink is not None:
-                    _write(sink, message)
+            # A list, not the live set: a sink failing may disconnect synchronously and
+            # mutate the set.
+            _deliver(
+                [
+                    sink
+                    for cid in members
+                    if not (excluded and cid in excluded)
+                    and (sink := connections.get(cid)) is not None
+                ],
+                message,
+            )
 
     async def send_users(
         self, user_ids: Iterable[UserId], method: str, args: Sequence[Any]
@@ -199,9 +204,16 @@ def _as_set(ids: Iterable[ConnectionId]) -> frozenset[ConnectionId] | set[Connec
 
 
 def _write(sink: ConnectionSink, message: SerializedMessage) -> None:
-    try:
-        sink.write_serialized(message)
-    except Exception:
-        # A misbehaving sink must not stop the fan-out (ScaleoutHubLifetimeManagerTests:
-        # "a write failing on one connection doesn't stop the group").
-        _log.exception("hub.lifetime.write_failed connection_id=%s", sink.connection_id)
+    _deliver((sink,), message)
+
+
+def _deliver(sinks: Iterable[ConnectionSink], message: SerializedMessage) -> None:
+    # The fan-out loop of every broadcast: one method call per connection and nothing else
+    # (a try block costs nothing in 3.11 until something raises).
+    for sink in sinks:
+        try:
+            sink.write_serialized(message)
+        except Exception:
+            # A misbehaving sink must not stop the fan-out (ScaleoutHubLifetimeManagerTests:
+            # "a write failing on one connection doesn't stop the group").
+            _log.exception("hub.lifetime.write_failed connection_id=%s", sink.connection_id)

@@ -255,7 +255,7 @@ class WriteCoalescer:
     one ``transport.write``. One coalescer per event loop (:meth:`for_running_loop`).
     """
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    __slots__ = ("_dirty", "_loop", "_scheduled", "generation")
 
     _instances: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer]] = (
         weakref.WeakKeyDictionary()
@@ -265,6 +265,10 @@ class WriteCoalescer:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
+        self.generation = 0
+        """Incremented at the end of every tick in which anything was written or queued:
+        a transport that wrote directly in generation G queues (and so coalesces) the rest
+        of that tick's messages."""
 
     @classmethod
     def for_running_loop(cls) -> WriteCoalescer:
@@ -282,10 +286,17 @@ class WriteCoalescer:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
+    def touch(self) -> None:
+        """A transport wrote directly in this tick: end the generation at the end of it."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
     def _run(self) -> None:
         dirty = self._dirty
         self._dirty = []
         self._scheduled = False
+        self.generation += 1
         for item in dirty:
             try:
                 item.flush()

@@ -67,6 +67,7 @@ class WebSocketTransport:
         "_close_timer",
         "_coalescer",
         "_dirty",
+        "_generation",
         "_owner",
         "_parser",
         "_paused",
@@ -92,6 +93,7 @@ class WebSocketTransport:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._dirty = False
+        self._generation = -1
         self._paused = False
         self._state = _State.OPEN
         self._close_timer: asyncio.TimerHandle | None = None
@@ -125,7 +127,10 @@ class WebSocketTransport:
         """Queue a broadcast; the frame is built once per protocol and cached on ``message``.
 
         This runs once per connection per broadcast, so it is written flat: one cache lookup,
-        no closure, ``_queue`` inlined (bench/fanout.py measures it).
+        no closure, ``_queue`` inlined (bench/fanout.py and bench/micro_broadcast.py measure
+        it). The first message of a tick goes straight to the socket, as a raw server would
+        write it; later ones in the same tick queue behind it and leave in one coalesced
+        write at the end of the tick (baseline.md: syscalls, not bytes, are the cost).
         """
         if self._state is not _State.OPEN:
             return self._pending_size
@@ -139,6 +144,19 @@ class WebSocketTransport:
             frame = message.store(
                 key, encode_frame(OP_BINARY if binary else OP_TEXT, message.get(protocol))
             )
+        coalescer = self._coalescer
+        channel = self._channel
+        if (
+            not self._pending
+            and not self._paused
+            and channel is not None
+            and self._generation != coalescer.generation
+        ):
+            self._generation = coalescer.generation
+            coalescer.touch()
+            channel.write(frame)
+            buffered = self._channel_buffered = channel.get_write_buffer_size()
+            return buffered
         self._pending.append(frame)
         size = self._pending_size = self._pending_size + len(frame)
         if not self._dirty and not self._paused:
