@@ -146,7 +146,15 @@ async def refresh_token(
     return _device_token(issuer, record.id, principal.org, record.user_id)
 
 
-@router.post("/api/agent/enrollment-codes", response_model=CodeResponse, status_code=201)
+@router.post(
+    "/api/agent/enrollment-codes",
+    response_model=CodeResponse,
+    status_code=201,
+    responses={
+        403: {"description": "not an Admin/SuperAdmin of this organization"},
+        404: {"description": "no such user in this organization"},
+    },
+)
 async def create_code(
     body: CodeRequest, request: Request, scope: TenantScope = Depends(_admin_tenant)
 ) -> CodeResponse:
