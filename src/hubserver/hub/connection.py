@@ -332,9 +332,7 @@ class HubConnection:
             try:
                 buffered = fast(message, protocol)
             except Exception:
-                _log.logger.exception(
-                    "%s connection_id=%s", _log.WRITE_FAILED, self.connection_id
-                )
+                _log.logger.exception("%s connection_id=%s", _log.WRITE_FAILED, self.connection_id)
                 return
             self._sent = True
             if buffered > self._max_out:
