@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
@@ -77,6 +77,10 @@ def alert_payload(row: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
+_RECENT_KEYS = 10_000
+"""Dedupe keys remembered per process (a bounded LRU)."""
+
+
 class AlertService:
     """Runs the rules, stores alerts once, pushes them, lists and acknowledges them.
 
@@ -107,36 +111,57 @@ class AlertService:
         self._spike_interval = spike_check_interval
         self._spike_checked: dict[str, float] = {}
         self._approved_cache: dict[str, tuple[list[str], float]] = {}
+        # Dedupe keys this process stored or saw refused: skipped without a database trip.
+        self._recent_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- raising --------------------------------------------------------------------------
 
     async def raise_alerts(self, alerts: Sequence[NewAlert]) -> list[dict[str, Any]]:
-        """Store the alerts not stored yet (by dedupe key) and push those. Returns them."""
-        if not alerts:
+        """Store the alerts not stored yet (by dedupe key) and push those. Returns them.
+
+        Runs after every ingested batch, so it costs at most one statement: alerts repeated in
+        the batch or raised recently by this process are dropped before the database, and the
+        rest go in one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the unique
+        ``(org_id, dedupe_key)`` index decides across processes).
+        """
+        fresh: dict[tuple[str, str], NewAlert] = {}
+        for alert in alerts:
+            key = (alert.org_id, alert.dedupe_key)
+            if key in fresh or key in self._recent_keys:
+                continue
+            fresh[key] = alert
+        if not fresh:
             return []
         created: list[dict[str, Any]] = []
         now = self._clock()
         async with self._db.write() as conn:
             insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-            for alert in alerts:
-                stmt = (
-                    insert(_alerts)
-                    .values(
-                        org_id=alert.org_id,
-                        user_id=alert.user_id,
-                        type=alert.type,
-                        message=alert.message,
-                        severity=alert.severity,
-                        created_at=now,
-                        dedupe_key=alert.dedupe_key,
-                    )
-                    .on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"])
-                    .returning(*_alerts.c)
+            stmt = (
+                insert(_alerts)
+                .values(
+                    [
+                        {
+                            "org_id": alert.org_id,
+                            "user_id": alert.user_id,
+                            "type": alert.type,
+                            "message": alert.message,
+                            "severity": alert.severity,
+                            "created_at": now,
+                            "dedupe_key": alert.dedupe_key,
+                        }
+                        for alert in fresh.values()
+                    ]
                 )
-                row = (await conn.execute(stmt)).mappings().first()
-                if row is not None:
-                    created.append(alert_payload(row))
+                .on_conflict_do_nothing(index_elements=["org_id", "dedupe_key"])
+                .returning(*_alerts.c)
+            )
+            rows = (await conn.execute(stmt)).mappings().all()
+            created = sorted((alert_payload(row) for row in rows), key=lambda p: p["id"])
+        for key in fresh:
+            self._recent_keys[key] = None
+        while len(self._recent_keys) > _RECENT_KEYS:
+            self._recent_keys.popitem(last=False)
         for payload in created:
             log.info("alert_raised org=%s type=%s", payload["organizationId"], payload["type"])
             if self._publisher is not None:
