@@ -2,13 +2,63 @@
 
 :class:`StoreAccess` implements :class:`aiusage.realtime.access.AccessChecker` (hub connect and
 revalidation: subscription status, membership role) and :class:`aiusage.auth.login.UserLookup`
-(``POST /api/auth/login``) over the repositories. Each call is one short read transaction.
+(``POST /api/auth/login``) over the repositories.
+
+Hub connects ask these questions for every request, and a connect storm (10,000 dashboards
+reconnecting after a restart, each with its own user) would otherwise cost a database round
+trip per user: membership is read per *organization* (one query returns every active member's
+role), answers are reused for ``ttl`` seconds, and concurrent askers of the same organization
+share one query (single flight). A change is seen within ``ttl`` (1 s by default, well inside
+the 5 s revocation bound of issue 4).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
 from aiusage.store.database import Database
 from aiusage.store.repositories import OrganizationRepository, UserRepository
+
+_T = TypeVar("_T")
+
+
+class _SingleFlight(Generic[_T]):
+    """Per-key TTL cache whose concurrent misses share one load."""
+
+    __slots__ = ("_clock", "_done", "_max", "_pending", "_ttl")
+
+    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._max = max_entries
+        self._done: dict[str, tuple[float, _T]] = {}
+        self._pending: dict[str, asyncio.Future[_T]] = {}
+
+    async def get(self, key: str, load: Callable[[], Awaitable[_T]]) -> _T:
+        hit = self._done.get(key)
+        if hit is not None and self._clock() - hit[0] < self._ttl:
+            return hit[1]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            value = await load()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs "never retrieved"
+            raise
+        finally:
+            self._pending.pop(key, None)
+        if len(self._done) >= self._max:
+            self._done.clear()
+        self._done[key] = (self._clock(), value)
+        future.set_result(value)
+        return value
 
 
 class StoreAccess:
@@ -16,22 +66,37 @@ class StoreAccess:
 
     Args:
         db: The database.
+        ttl: Seconds an organization's status and memberships are reused.
+        clock: Monotonic clock (injected in tests).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, ttl: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._db = db
         self._orgs = OrganizationRepository()
         self._users = UserRepository()
+        self._statuses: _SingleFlight[str | None] = _SingleFlight(ttl, clock)
+        self._members: _SingleFlight[dict[str, str]] = _SingleFlight(ttl, clock)
 
     async def subscription_status(self, org_id: str) -> str | None:
         """``active``, ``trialing``, ``past_due``, ``canceled``, or None for no such org."""
-        async with self._db.read() as conn:
-            return await self._orgs.subscription_status(conn, org_id)
+
+        async def load() -> str | None:
+            async with self._db.read() as conn:
+                return await self._orgs.subscription_status(conn, org_id)
+
+        return await self._statuses.get(org_id, load)
 
     async def user_role(self, org_id: str, user_id: str) -> str | None:
         """The role of an active member, or None (unknown, removed or deactivated)."""
-        async with self._db.read() as conn:
-            return await self._users.role_of(conn, org_id, user_id)
+
+        async def load() -> dict[str, str]:
+            async with self._db.read() as conn:
+                return await self._users.active_roles(conn, org_id)
+
+        members = await self._members.get(org_id, load)
+        return members.get(user_id)
 
     async def get_user_by_email(self, email: str) -> tuple[str, str, str, str | None, bool] | None:
         """``(user_id, org_id, role, password_hash, active)`` for ``email``, or None."""

@@ -326,6 +326,15 @@ class UserRepository:
         )
         return cast(str | None, result.scalar_one_or_none())
 
+    async def active_roles(self, conn: AsyncConnection, org_id: str) -> dict[str, str]:
+        """``user id -> role`` of every active member of the organization (one query)."""
+        rows = await conn.execute(
+            select(users.c.id, users.c.role).where(
+                users.c.org_id == org_id, users.c.active.is_(True)
+            )
+        )
+        return {str(user_id): str(role) for user_id, role in rows}
+
     async def list(self, conn: AsyncConnection, org_id: str) -> list[UserRecord]:
         """The organization's users, by id."""
         rows = await conn.execute(
