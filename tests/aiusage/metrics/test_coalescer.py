@@ -132,3 +132,30 @@ async def test_the_background_task_pushes_a_marked_organization_and_stops_cleanl
     await coalescer.stop()
     assert [o for o, _, _ in publisher.sent] == ["a"]
     assert coalescer.published == 1
+
+
+async def test_snapshots_keep_to_their_share_of_the_process_under_overload():
+    clock = FakeClock()
+    publisher = RecordingPublisher()
+    publisher.clock = clock
+    sleeps: list[float] = []
+
+    async def snapshot(org: str) -> dict:
+        clock.now += 0.010  # each snapshot costs 10 ms
+        return {"org": org}
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 6))
+        clock.now += seconds
+
+    coalescer = DashboardCoalescer(snapshot, publisher, clock=clock, max_share=0.25, sleep=sleep)
+    for org in ("a", "b", "c"):
+        coalescer.mark_dirty(org)
+    assert await coalescer.flush_due() == ["a", "b", "c"]
+    # 10 ms of work then 30 ms of pause each: snapshots use a quarter of the time.
+    assert sleeps == [0.03, 0.03, 0.03]
+    coalescer.mark_dirty("d")  # a single due org (leading edge) is never delayed
+    clock.now += 1
+    sleeps.clear()
+    await coalescer.flush_due()
+    assert sleeps == []
