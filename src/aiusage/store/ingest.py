@@ -40,20 +40,15 @@ from aiusage.domain.organizations import INGESTING_SUBSCRIPTIONS
 from aiusage.errors import Forbidden, StoreError, Unauthorized
 from aiusage.metrics.rollup import DetectionFacts, RollupBatch, SessionFacts
 from aiusage.store.database import Database
-from aiusage.store.repositories import dialect_insert
-from aiusage.store.tables import (
-    Agent,
-    AIDetection,
-    AISession,
-    Organization,
-    ProcessedEvent,
-    User,
+from aiusage.store.repositories import (
+    agents,
+    ai_sessions,
+    dialect_insert,
+    organizations,
+    users,
 )
+from aiusage.store.tables import AIDetection, ProcessedEvent
 
-organizations = cast(Table, Organization.__table__)
-users = cast(Table, User.__table__)
-agents = cast(Table, Agent.__table__)
-ai_sessions = cast(Table, AISession.__table__)
 ai_detections = cast(Table, AIDetection.__table__)
 processed_events = cast(Table, ProcessedEvent.__table__)
 
