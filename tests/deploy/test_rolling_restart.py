@@ -148,6 +148,12 @@ def reconnected(reader: LineReader) -> int:
     return sum(1 for e in reader.drain() if e["event"] == "reconnected")
 
 
+def settled(reader: LineReader) -> bool:
+    events = reader.drain()
+    started = sum(1 for e in events if e["event"] == "reconnecting")
+    return started == sum(1 for e in events if e["event"] == "reconnected")
+
+
 def wait_until(condition: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -241,6 +247,12 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
     finally:
         agent.stop()
 
+    # A long-polling or SSE client that moved to the other process gets 404 when its own
+    # process is back and the proxy hashes it there again, and reconnects once more
+    # (docs/deploy.md "Graceful shutdown"): let those reconnects finish (the JS client's retry
+    # delays are 0, 2, 10, 30 s) before checking that every client is connected.
+    for key, reader in clients.items():
+        wait_until(lambda r=reader: settled(r), 45, f"{key} reconnect settled")
     # Every client is still connected and never closed for good.
     for key, reader in clients.items():
         reader.proc.stdin.write("stop\n")
