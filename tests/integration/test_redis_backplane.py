@@ -10,11 +10,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 
 import pytest
@@ -33,6 +29,7 @@ from hubserver.protocol.messages import CompletionMessage, InvocationMessage
 from hubserver.types import ConnectionId, GroupName
 from tests.hubserver.lifetime.spec import FakeSink, LifetimeManagerSpec, ScaleoutSpec, eventually
 from tests.support.hub_client import HubTestClient
+from tests.support.platform_procs import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -65,61 +62,6 @@ class TestRedisScaleoutOnRealRedis(_SharedRedis, ScaleoutSpec):
 
 
 # --- our own redis-server ------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server subprocess on 127.0.0.1 (never the shared 6379)."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
-            ):
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
 
 
 @pytest.fixture

@@ -5,18 +5,14 @@ loopback port is killed and restarted under a running platform."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.platform_procs import RedisServer
 
 from aiusage.platform import Platform
 from aiusage.settings import Settings
@@ -28,61 +24,14 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise TimeoutError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port(), tmp_path)
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer()
     server.start()
     try:
         yield server
     finally:
-        server.kill()
+        server.stop()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -96,7 +45,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
 
 
 async def test_readyz_follows_the_backplane_down_and_back_up(
-    tmp_path: Path, redis: PrivateRedis
+    tmp_path: Path, redis: RedisServer
 ) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -123,7 +72,7 @@ async def test_readyz_follows_the_backplane_down_and_back_up(
             assert await metric("aiusage_backplane_state") == 2
             reconnects = await metric("aiusage_backplane_reconnects_total")
 
-            redis.kill()
+            redis.stop()
             await eventually(lambda: ready_is(503, "down"), 15, "503 with Redis down")
             assert (await http.get("/readyz")).json()["database"] == "ok"
             assert await metric("aiusage_backplane_healthy") == 0
