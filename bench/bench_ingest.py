@@ -2,7 +2,7 @@
 on SQLite and PostgreSQL, and end-to-end latency from the agent's POST to ``SessionStarted`` at
 a connected hub client (p50/p99) at a paced 1,000 events/s.
 
-    .venv/bin/python bench/bench_ingest.py [--seconds 10] [--databases sqlite,postgres]
+    .venv/bin/python bench/bench_ingest.py [--seconds 10] [--reps 3] [--databases sqlite,postgres]
 
 Each database gets a real ``aiusage serve`` process on 127.0.0.1 (its own data dir; PostgreSQL
 in a fresh schema of db ``test``). Reference measured in the same run: the same rows written by
@@ -21,6 +21,7 @@ import platform
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -277,6 +278,10 @@ def raw_sqlite_reference(seconds: float) -> float:
     return rate
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -285,33 +290,78 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--rate", type=float, default=1000.0, help="paced events/s for the latency run")
     ap.add_argument("--databases", default="sqlite,postgres")
+    ap.add_argument("--reps", type=int, default=3, help="fresh server per repetition; medians")
+    ap.add_argument(
+        "--py-spy",
+        type=Path,
+        dest="py_spy",
+        help="sample each server with py-spy during its throughput run (raw format, per "
+        "thread) into PY_SPY.<database>.<rep>.txt",
+    )
     a = ap.parse_args()
     rows = []
-    ref = raw_sqlite_reference(min(a.seconds, 5.0))
     for database in a.databases.split(","):
-        srv = Server(database)
-        try:
-            tp = asyncio.run(throughput(srv, a.seconds, a.concurrency))
-            lt = asyncio.run(latency(srv, a.seconds, a.rate))
-        finally:
-            srv.stop()
-        rows.append((database, tp, lt))
+        reps = []
+        for rep in range(a.reps):
+            ref = raw_sqlite_reference(min(a.seconds, 5.0))
+            srv = Server(database)
+            spy = None
+            try:
+                if a.py_spy:
+                    spy = subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(srv.proc.pid),
+                            "--threads",
+                            "--format",
+                            "raw",
+                            "--duration",
+                            str(int(a.seconds)),
+                            "--output",
+                            f"{a.py_spy}.{database}.{rep}.txt",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                tp = asyncio.run(throughput(srv, a.seconds, a.concurrency))
+                lt = asyncio.run(latency(srv, a.seconds, a.rate))
+            finally:
+                if spy is not None:
+                    spy.wait(30)
+                srv.stop()
+            print(
+                f"{database} rep {rep + 1}: {tp['events_per_s']:,.0f} events/s "
+                f"({tp['events_per_s'] / ref:.3f} x bare sqlite {ref:,.0f} rows/s), "
+                f"p50 {lt['p50_ms']:.1f} / p99 {lt['p99_ms']:.1f} ms, "
+                f"{lt['n']} delivered / {lt['lost']} lost, {tp['errors']} errors",
+                flush=True,
+            )
+            reps.append((tp, lt, ref))
+        rows.append((database, reps))
     print(
-        f"\nIngestion, batches of 100, {a.concurrency} concurrent agents, {a.seconds:.0f} s; "
-        f"{dt.date.today()}, {platform.node()} {os.cpu_count()} cores"
+        f"\nIngestion, batches of 100, {a.concurrency} concurrent agents, {a.seconds:.0f} s per "
+        f"run, medians of {a.reps} runs (fresh server each); {dt.date.today()}, "
+        f"{platform.node()} {os.cpu_count()} cores"
     )
     print(
         "| database | events/s | x target 5,000 | x bare sqlite executemany | errors | "
         f"POST->SessionStarted p50 / p99 ms at {a.rate:.0f} ev/s | delivered / lost |"
     )
     print("|---|---|---|---|---|---|---|")
-    for database, tp, lt in rows:
+    for database, reps in rows:
+        rate = _median([tp["events_per_s"] for tp, _, _ in reps])
+        ratio = _median([tp["events_per_s"] / ref for tp, _, ref in reps])
+        p50 = _median([lt["p50_ms"] for _, lt, _ in reps])
+        p99 = _median([lt["p99_ms"] for _, lt, _ in reps])
+        errors = sum(int(tp["errors"]) for tp, _, _ in reps)
+        delivered = sum(int(lt["n"]) for _, lt, _ in reps)
+        lost = sum(int(lt["lost"]) for _, lt, _ in reps)
         print(
-            f"| {database} | {tp['events_per_s']:,.0f} | {tp['events_per_s'] / 5000:.2f} | "
-            f"{tp['events_per_s'] / ref:.3f} | {tp['errors']} | {lt['p50_ms']:.1f} / "
-            f"{lt['p99_ms']:.1f} | {lt['n']} / {lt['lost']} |"
+            f"| {database} | {rate:,.0f} | {rate / 5000:.2f} | {ratio:.3f} | {errors} | "
+            f"{p50:.1f} / {p99:.1f} | {delivered} / {lost} |"
         )
-    print(f"\nReference: bare sqlite3 executemany of the same rows: {ref:,.0f} rows/s")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,18 @@ class Directory:
             raise ConnectionError("database down")
         return self.members.get((org_id, user_id))
 
+    async def subscription_statuses(self, org_ids) -> dict[str, str | None]:
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("database down")
+        return {org: self.subscriptions.get(org) for org in org_ids}
+
+    async def user_roles(self, members) -> dict[tuple[str, str], str | None]:
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("database down")
+        return {pair: self.members.get(pair) for pair in members}
+
 
 class Snapshots:
     """Fake DashboardService."""

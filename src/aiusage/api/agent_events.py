@@ -101,8 +101,9 @@ class IngestionService:
         except BatchInvalid:
             self.stats.batches_rejected += 1
             raise
-        result = await self.ingestor.ingest(org_id, agent_id, events, now=now)
-        await self._publish(result)
+        # Shielded: once the batch is handed to the store it is committed even if this request
+        # is cancelled (client gone), and what is committed must also be published.
+        result = await asyncio.shield(self._apply(org_id, agent_id, events, now))
         elapsed = time.perf_counter() - started
         stats = self.stats
         stats.batches += 1
@@ -110,6 +111,13 @@ class IngestionService:
         stats.events_duplicate += result.duplicates
         stats.latency_sum_s += elapsed
         stats.latency_max_s = max(stats.latency_max_s, elapsed)
+        return result
+
+    async def _apply(
+        self, org_id: str, agent_id: str, events: Sequence[Any], now: datetime
+    ) -> IngestResult:
+        result = await self.ingestor.ingest(org_id, agent_id, events, now=now)
+        await self._publish(result)
         return result
 
     async def _publish(self, result: IngestResult) -> None:

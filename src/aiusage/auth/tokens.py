@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -103,6 +104,14 @@ def _numeric_claim(payload: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
+VERIFIED_CACHE_SIZE = 10_000
+"""Tokens whose verified principal is remembered (least recently used ones are dropped)."""
+
+VERIFIED_CACHE_TTL_S = 60.0
+"""Seconds a verified token is trusted without checking its signature again: a key removed
+from the JWKS (rotation, compromise) stops accepting tokens within this time."""
+
+
 class TokenVerifier:
     """Validates bearer tokens and returns who they belong to.
 
@@ -112,18 +121,35 @@ class TokenVerifier:
     signature of that issuer's keys and the same ``iss``, so the choice cannot be abused. A
     configuration without ``issuer`` is the fallback for tokens naming no known issuer.
 
+    A token that verified is remembered (by its exact string) for ``cache_ttl_s``: within that
+    time only ``exp``/``nbf`` are checked again, not the RSA signature, which cost more than
+    the rest of a small agent request. Any change to the string is a different key, so a
+    tampered token is never a hit.
+
     Args:
         config: The rules (see :class:`TokenConfig`), or several (one per issuer).
         clock: Returns the current Unix time (injected for tests).
+        cache_size: Verified tokens remembered (0: none).
+        cache_ttl_s: How long one is remembered.
     """
 
-    __slots__ = ("_by_issuer", "_clock", "_configs", "_fallback")
+    __slots__ = (
+        "_by_issuer",
+        "_cache_size",
+        "_cache_ttl",
+        "_clock",
+        "_configs",
+        "_fallback",
+        "_verified",
+    )
 
     def __init__(
         self,
         config: TokenConfig | Sequence[TokenConfig],
         *,
         clock: Callable[[], float] = time.time,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        cache_ttl_s: float = VERIFIED_CACHE_TTL_S,
     ) -> None:
         configs = (config,) if isinstance(config, TokenConfig) else tuple(config)
         if not configs:
@@ -132,6 +158,12 @@ class TokenVerifier:
         self._by_issuer = {c.issuer: c for c in configs if c.issuer is not None}
         self._fallback = next((c for c in configs if c.issuer is None), None)
         self._clock = clock
+        self._cache_size = cache_size
+        self._cache_ttl = cache_ttl_s
+        # token -> (signature verified at, exp, nbf, leeway, principal); see verify().
+        self._verified: OrderedDict[
+            str, tuple[float, float | None, float | None, float, UserPrincipal]
+        ] = OrderedDict()
 
     @property
     def config(self) -> TokenConfig:
@@ -167,6 +199,17 @@ class TokenVerifier:
             raise InvalidToken("empty token")
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("token too long")
+        now = self._clock()
+        hit = self._verified.get(token)
+        if hit is not None:
+            verified_at, exp, nbf, leeway, principal = hit
+            if 0 <= now - verified_at < self._cache_ttl:
+                # The signature and claims of this exact string were verified moments ago;
+                # only the time-dependent checks can have changed since.
+                self._check_times(now, exp, nbf, leeway)
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
         if token.count(".") != 2:
             raise InvalidToken("malformed token")
         try:
@@ -227,20 +270,27 @@ class TokenVerifier:
             assert last_error is not None
             raise InvalidToken(_reason_for(last_error)) from last_error
 
-        now = self._clock()
         exp = _numeric_claim(payload, "exp")
-        if exp is None:
-            if cfg.require_exp:
-                raise InvalidToken("missing claim 'exp'")
-        elif now > exp + cfg.leeway:
-            raise InvalidToken("token expired")
+        if exp is None and cfg.require_exp:
+            raise InvalidToken("missing claim 'exp'")
         nbf = _numeric_claim(payload, "nbf")
-        if nbf is not None and now + cfg.leeway < nbf:
-            raise InvalidToken("token not yet valid (nbf)")
+        self._check_times(now, exp, nbf, cfg.leeway)
         _numeric_claim(payload, "iat")
         try:
-            return UserPrincipal.from_claims(
+            principal = UserPrincipal.from_claims(
                 payload, org_claim=cfg.org_claim, role_claim=cfg.role_claim
             )
         except ValueError as exc:
             raise InvalidToken(str(exc)) from exc
+        if self._cache_size > 0:
+            self._verified[token] = (now, exp, nbf, cfg.leeway, principal)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
+
+    @staticmethod
+    def _check_times(now: float, exp: float | None, nbf: float | None, leeway: float) -> None:
+        if exp is not None and now > exp + leeway:
+            raise InvalidToken("token expired")
+        if nbf is not None and now + leeway < nbf:
+            raise InvalidToken("token not yet valid (nbf)")

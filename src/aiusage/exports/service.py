@@ -143,11 +143,14 @@ class ExportService:
                     created_at=now,
                 )
             )
+        # Read before starting: the answer describes the job as created (pending), whatever
+        # the background task has done by the time the reply is written.
+        created = await self.get(org_id, user_id, job_id)
         if self._in_process:
             task = asyncio.create_task(self.run_job(job_id), name=f"export-{job_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await self.get(org_id, user_id, job_id)
+        return created
 
     async def get(self, org_id: str, user_id: str, job_id: str) -> dict[str, Any]:
         """The job as JSON for its owner (with a fresh download link once done).

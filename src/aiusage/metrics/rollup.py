@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, tuple_
+from sqlalchemy import String, Table, any_, bindparam, delete, func
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from aiusage.metrics.tables import open_sessions, user_hour
@@ -94,7 +95,8 @@ class RollupBatch:
     """Deltas collected during one ingestion transaction.
 
     Usage: call :meth:`session_changed` / :meth:`detection_added` for every raw row written,
-    then ``await batch.flush(conn)`` before the commit. Never report a duplicate event.
+    then ``batch.flush(conn)`` (a synchronous connection, e.g. inside
+    ``Database.run_write``) before the commit. Never report a duplicate event.
     """
 
     _hourly: dict[tuple[str, datetime, str, str], list[float]] = field(
@@ -173,13 +175,14 @@ class RollupBatch:
         """True when nothing was reported."""
         return not (self._hourly or self._activity or self._open)
 
-    async def flush(self, conn: Any) -> None:
-        """Write the collected deltas with the caller's connection/session (same transaction).
+    def flush(self, conn: Connection) -> None:
+        """Write the collected deltas with the caller's (synchronous) connection, in its
+        transaction (``Database.run_write``).
 
         Rows are written in key order so concurrent PostgreSQL transactions lock them in the
         same order (no deadlock between two ingestion batches).
         """
-        dialect = _dialect_name(conn)
+        stmts = _statements(conn.dialect.name)
         hourly_rows = [
             {
                 "org_id": org,
@@ -192,28 +195,28 @@ class RollupBatch:
             if any(sums)
         ]
         if hourly_rows:
-            await conn.execute(_additive_upsert(dialect, usage_hourly, _SUM_COLUMNS), hourly_rows)
+            conn.execute(stmts.hourly, hourly_rows)
         activity_rows = [
             {"org_id": org, "hour": hour, "user_id": user, "events": n}
             for (org, hour, user), n in sorted(self._activity.items())
             if n
         ]
         if activity_rows:
-            await conn.execute(_additive_upsert(dialect, user_hour, ("events",)), activity_rows)
-        await self._flush_open(conn, dialect)
+            conn.execute(stmts.activity, activity_rows)
+        self._flush_open(conn, stmts)
         self._hourly.clear()
         self._activity.clear()
         self._open.clear()
 
-    async def _flush_open(self, conn: Any, dialect: str) -> None:
-        doomed = sorted(key for key, st in self._open.items() if st.delete_first)
-        if doomed:
-            for chunk in _chunks(doomed, 400):
-                await conn.execute(
-                    delete(open_sessions).where(
-                        tuple_(open_sessions.c.org_id, open_sessions.c.session_id).in_(chunk)
-                    )
-                )
+    def _flush_open(self, conn: Connection, stmts: _Statements) -> None:
+        doomed: dict[str, list[str]] = defaultdict(list)
+        for org, sid in sorted(key for key, st in self._open.items() if st.delete_first):
+            doomed[org].append(sid)
+        for org, sids in doomed.items():
+            # One organization per statement: "org_id = ? AND session_id IN (...)" walks the
+            # primary key (a row-value IN over both columns made SQLite scan the table).
+            for chunk in _chunks(sids, 500):
+                conn.execute(stmts.close_open, {"org": org, "ids": list(chunk)})
         rows = [
             {
                 "org_id": org,
@@ -225,11 +228,44 @@ class RollupBatch:
             for (org, sid), st in sorted(self._open.items())
             if st.upsert and st.last_activity is not None
         ]
-        if not rows:
-            return
-        ins = _insert(dialect, open_sessions)
-        greatest = func.max if dialect == "sqlite" else func.greatest
-        stmt = ins.on_conflict_do_update(
+        if rows:
+            conn.execute(stmts.open_upsert, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The rollup statements of one dialect, built once (building an ON CONFLICT statement
+    costs more than executing it on a small batch)."""
+
+    hourly: Any
+    activity: Any
+    close_open: Any
+    open_upsert: Any
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    cached = _STATEMENTS.get(dialect)
+    if cached is not None:
+        return cached
+    if dialect not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported dialect for rollups: {dialect!r}")
+    ins = _insert(dialect, open_sessions)
+    greatest = func.max if dialect == "sqlite" else func.greatest
+    built = _Statements(
+        hourly=_additive_upsert(dialect, usage_hourly, _SUM_COLUMNS),
+        activity=_additive_upsert(dialect, user_hour, ("events",)),
+        close_open=delete(open_sessions).where(
+            open_sessions.c.org_id == bindparam("org"),
+            (
+                open_sessions.c.session_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+                if dialect == "postgresql"
+                else open_sessions.c.session_id.in_(bindparam("ids", expanding=True))
+            ),
+        ),
+        open_upsert=ins.on_conflict_do_update(
             index_elements=["org_id", "session_id"],
             set_={
                 "user_id": func.coalesce(ins.excluded.user_id, open_sessions.c.user_id),
@@ -238,8 +274,10 @@ class RollupBatch:
                     open_sessions.c.last_activity, ins.excluded.last_activity
                 ),
             },
-        )
-        await conn.execute(stmt, rows)
+        ),
+    )
+    _STATEMENTS[dialect] = built
+    return built
 
 
 def _max(current: float | None, value: float) -> float:
@@ -253,15 +291,6 @@ def _num(name: str, value: float) -> float | int:
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _dialect_name(conn: Any) -> str:
-    bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
-    dialect = getattr(bind, "dialect", None)
-    name = getattr(dialect, "name", None)
-    if name not in ("sqlite", "postgresql"):
-        raise ValueError(f"unsupported dialect for rollups: {name!r}")
-    return str(name)
 
 
 def _insert(dialect: str, table: Table) -> Any:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Final, Protocol
 
 from aiusage.auth.deps import requested_organization
@@ -60,6 +60,17 @@ class AccessChecker(Protocol):
     async def user_role(self, org_id: str, user_id: str) -> str | None:
         """The role of an *active* member ``user_id`` of ``org_id``; None when the store has no
         active membership (unknown user, removed or deactivated)."""
+        ...
+
+    async def subscription_statuses(self, org_ids: Collection[str]) -> dict[str, str | None]:
+        """:meth:`subscription_status` of many organizations at once (revalidation sweeps:
+        a few queries for a thousand organizations instead of a thousand)."""
+        ...
+
+    async def user_roles(
+        self, members: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], str | None]:
+        """:meth:`user_role` of many ``(org_id, user_id)`` pairs at once."""
         ...
 
 

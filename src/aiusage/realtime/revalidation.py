@@ -8,8 +8,10 @@ on within one sweep plus one lookup: well under the 5 s the issue requires) and 
 connections that lost access with ``{"type":7,"error":"Access revoked"}`` and *no*
 ``allowReconnect``: reconnecting would only be refused again.
 
-Cost: one lookup per distinct organization and one per distinct known (organization, user)
-pair per sweep, whatever the number of connections, run with bounded concurrency.
+Cost: two bulk lookups per sweep (the statuses of every distinct organization, the roles of
+every distinct known (organization, user) pair; a query per 500 organizations each),
+whatever the number of connections. One lookup per organization, as before, cost 1,000
+queries every sweep with 1,000 organizations connected and took a third of the process.
 A failing lookup (database down) keeps connections open: an outage of the store must not
 disconnect every dashboard; the next sweep tries again.
 """
@@ -21,8 +23,8 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, Protocol
 
 from aiusage.auth.principal import DASHBOARD_ROLES, UserPrincipal
 from aiusage.realtime.access import (
@@ -38,8 +40,6 @@ _log = logging.getLogger("aiusage.realtime.revalidation")
 
 REVOKED: Final = "Access revoked"
 DEFAULT_INTERVAL: Final = 2.0
-
-_K = TypeVar("_K", bound=Hashable)
 
 
 class RevalidatedConnection(Protocol):
@@ -72,7 +72,6 @@ class AccessRevalidator:
         interval: Seconds between sweeps.
         clock: Monotonic clock (sweep timing statistics; injected for tests).
         sleep: Awaitable sleep (injected for tests).
-        concurrency: Maximum lookups in flight.
     """
 
     def __init__(
@@ -83,34 +82,17 @@ class AccessRevalidator:
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        concurrency: int = 16,
     ) -> None:
         self._connections = connections
         self._checker = access_checker
         self._interval = interval
         self._clock = clock
         self._sleep = sleep
-        self._concurrency = concurrency
         self._task: asyncio.Task[None] | None = None
         self.revoked_total = 0
         """Connections closed because access was revoked (for /metrics)."""
         self.last_sweep_seconds = 0.0
         """Duration of the last sweep."""
-
-    async def _lookup_all(
-        self, keys: Iterable[_K], load: Callable[[_K], Awaitable[str | None]]
-    ) -> dict[_K, str | None]:
-        semaphore = asyncio.Semaphore(self._concurrency)
-        results: dict[_K, str | None] = {}
-
-        async def one(key: _K) -> None:
-            async with semaphore:
-                results[key] = await load(key)
-
-        async with asyncio.TaskGroup() as group:
-            for key in keys:
-                group.create_task(one(key))
-        return results
 
     async def sweep(self) -> int:
         """Check every local connection once; returns how many were closed."""
@@ -137,8 +119,8 @@ class AccessRevalidator:
         orgs = {user.org for _, user, _ in entries if not user.is_super_admin}
         pairs = {(user.org, user.sub) for _, user, known in entries if known}
         try:
-            statuses = await self._lookup_all(orgs, self._checker.subscription_status)
-            roles = await self._lookup_all(pairs, lambda p: self._checker.user_role(p[0], p[1]))
+            statuses = await self._checker.subscription_statuses(orgs) if orgs else {}
+            roles = await self._checker.user_roles(pairs) if pairs else {}
         except Exception:  # the store is down: keep everyone, retry next sweep
             _log.warning("access revalidation skipped: lookup failed", exc_info=True)
             self.last_sweep_seconds = self._clock() - started

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Generic, TypeVar
 
 from aiusage.store.database import Database
@@ -54,11 +54,15 @@ class _SingleFlight(Generic[_T]):
             raise
         finally:
             self._pending.pop(key, None)
+        self.put(key, value)
+        future.set_result(value)
+        return value
+
+    def put(self, key: str, value: _T) -> None:
+        """Remember ``value`` for ``key`` from now on (a fresher answer loaded elsewhere)."""
         if len(self._done) >= self._max:
             self._done.clear()
         self._done[key] = (self._clock(), value)
-        future.set_result(value)
-        return value
 
 
 class StoreAccess:
@@ -97,6 +101,27 @@ class StoreAccess:
 
         members = await self._members.get(org_id, load)
         return members.get(user_id)
+
+    async def subscription_statuses(self, org_ids: Collection[str]) -> dict[str, str | None]:
+        """Fresh statuses of many organizations (read now, not from the cache, which they
+        refresh)."""
+        async with self._db.read() as conn:
+            found = await self._orgs.subscription_statuses(conn, org_ids)
+        statuses: dict[str, str | None] = {org: found.get(org) for org in org_ids}
+        for org, status in statuses.items():
+            self._statuses.put(org, status)
+        return statuses
+
+    async def user_roles(
+        self, members: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], str | None]:
+        """Fresh roles of many ``(org, user)`` pairs: every active member of their
+        organizations is read at once (and refreshes the membership cache)."""
+        async with self._db.read() as conn:
+            by_org = await self._users.active_roles_of(conn, {org for org, _ in members})
+        for org, roles in by_org.items():
+            self._members.put(org, roles)
+        return {(org, user): by_org[org].get(user) for org, user in members}
 
     async def get_user_by_email(self, email: str) -> tuple[str, str, str, str | None, bool] | None:
         """``(user_id, org_id, role, password_hash, active)`` for ``email``, or None."""

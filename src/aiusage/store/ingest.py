@@ -26,27 +26,22 @@ commit, so every event a client sees is durable.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import String, Table, any_, bindparam, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.domain.events import AgentEvent, AIDetected, SessionEnded, SessionStarted
 from aiusage.domain.organizations import INGESTING_SUBSCRIPTIONS
 from aiusage.errors import Forbidden, StoreError, Unauthorized
 from aiusage.metrics.rollup import DetectionFacts, RollupBatch, SessionFacts
 from aiusage.store.database import Database
-from aiusage.store.repositories import (
-    agents,
-    ai_sessions,
-    dialect_insert,
-    organizations,
-    users,
-)
+from aiusage.store.repositories import agents, ai_sessions, organizations, users
 from aiusage.store.tables import AIDetection, ProcessedEvent
 
 ai_detections = cast(Table, AIDetection.__table__)
@@ -69,12 +64,13 @@ class RollupSink(Protocol):
     def detection_added(self, detection: DetectionFacts) -> None:
         """A detection row was inserted."""
 
-    async def flush(self, conn: Any) -> None:
+    def flush(self, conn: Connection) -> None:
         """Write the collected deltas in the caller's transaction."""
 
 
-IngestionHook = Callable[[AsyncConnection, "IngestResult"], Awaitable[None]]
-"""Extra work inside the ingestion transaction, after the rows and rollups are written."""
+IngestionHook = Callable[[Connection, "IngestResult"], None]
+"""Extra work inside the ingestion transaction, after the rows and rollups are written (a
+synchronous function: on SQLite it runs in the database's writer thread)."""
 
 
 @dataclass(slots=True)
@@ -134,8 +130,103 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+_SESSION_COLUMNS = (
+    "user_id",
+    "device_id",
+    "tool",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "ai_usage_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The ingestion statements of one dialect, built once: constructing an ON CONFLICT
+    statement (its ``excluded`` column proxies) cost more per batch than executing it."""
+
+    org_lock: Any
+    subscription: Any
+    agent_seen: Any
+    claim: Any
+    user_seen: Any
+    load_sessions: Any
+    save_sessions: Any
+    add_detections: Any
+
+
+def _build_statements(dialect: str) -> _Statements:
+    def upsert(table: Table) -> Any:
+        return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+
+    ins_agent = upsert(agents)
+    ins_user = upsert(users)
+    ins_session = upsert(ai_sessions)
+    c = ai_sessions.c
+    return _Statements(
+        org_lock=text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        subscription=select(organizations.c.subscription_status).where(
+            organizations.c.id == bindparam("org")
+        ),
+        agent_seen=ins_agent.on_conflict_do_update(
+            index_elements=["org_id", "id"],
+            set_={"last_seen_at": ins_agent.excluded.last_seen_at},
+        ).returning(agents.c.revoked_at),
+        # executemany with RETURNING ("insertmanyvalues"): one statement, batched into
+        # multi-row INSERTs by SQLAlchemy; ids that hit the primary key return no row.
+        claim=upsert(processed_events)
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id),
+        # One upsert both creates first-seen users and refreshes last_seen_at; a row created
+        # by this statement is the one whose created_at is this batch's ``now``.
+        user_seen=ins_user.on_conflict_do_update(
+            index_elements=["org_id", "id"], set_={"last_seen_at": ins_user.excluded.last_seen_at}
+        ).returning(users.c.id, users.c.created_at),
+        load_sessions=select(
+            c.id,
+            c.user_id,
+            c.device_id,
+            c.tool,
+            c.start_time,
+            c.end_time,
+            c.duration_s,
+            c.ai_usage_s,
+        ).where(c.org_id == bindparam("org"), _in_list(dialect, c.id, "ids")),
+        # New and changed sessions in one statement: the merged state is final.
+        save_sessions=ins_session.on_conflict_do_update(
+            index_elements=["org_id", "id"],
+            set_={name: ins_session.excluded[name] for name in _SESSION_COLUMNS},
+        ),
+        add_detections=insert(ai_detections),
+    )
+
+
+def _in_list(dialect: str, column: Any, name: str) -> Any:
+    """``column IN (list)`` bound as one parameter: an array on PostgreSQL (``= ANY``), so
+    the statement text, and asyncpg's prepared statement, is the same whatever the length;
+    an expanding IN on SQLite (which has no arrays)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    cached = _STATEMENTS.get(dialect)
+    if cached is None:
+        cached = _STATEMENTS[dialect] = _build_statements(dialect)
+    return cached
+
+
 class Ingestor:
     """Applies validated agent batches to the store.
+
+    The work of a batch is one synchronous function run by :meth:`Database.run_write`: on
+    SQLite the whole transaction happens in the database's writer thread in one hop, so the
+    event loop is free while it runs (see ``docs/benchmarks.md`` §3 for what that bought).
 
     Args:
         db: The database.
@@ -172,46 +263,46 @@ class Ingestor:
             StoreError: A concurrent batch raced on the same new rows (PostgreSQL); nothing
                 was applied and the agent should retry.
         """
+
+        def apply(conn: Connection) -> IngestResult:
+            return self._apply(conn, org_id, agent_id, events, now)
+
         try:
-            async with self.db.write() as conn:
-                return await self._apply(conn, org_id, agent_id, events, now)
+            return await self.db.run_write(apply)
         except IntegrityError as exc:
             raise StoreError("concurrent write conflict; retry the batch") from exc
 
-    async def _apply(
+    def _apply(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         org_id: str,
         agent_id: str,
         events: Sequence[AgentEvent],
         now: datetime,
     ) -> IngestResult:
+        stmts = _statements(conn.dialect.name)
         if conn.dialect.name == "postgresql":
             # Sessions are read, merged in memory and written back: two concurrent batches of
             # one organization touching the same session must not both merge from the same
             # snapshot (READ COMMITTED). Batches of one organization are serialized by a
             # transaction-scoped advisory lock; other organizations proceed in parallel.
             # (SQLite needs nothing: BEGIN IMMEDIATE already serializes writers.)
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"aiusage.ingest:{org_id}"},
-            )
-        status = await self._subscription_status(conn, org_id)
+            conn.execute(stmts.org_lock, {"key": f"aiusage.ingest:{org_id}"})
+        status = self._subscription_status(conn, stmts, org_id)
         if status is None:
             raise Forbidden(f"organization {org_id!r} does not exist")
         if status not in INGESTING_SUBSCRIPTIONS:
             raise Forbidden(f"organization {org_id!r} subscription is {status}")
 
-        ins_agent = dialect_insert(conn, agents).values(
-            org_id=org_id, id=agent_id, name=agent_id, created_at=now, last_seen_at=now
-        )
-        revoked_at = (
-            await conn.execute(
-                ins_agent.on_conflict_do_update(
-                    index_elements=["org_id", "id"],
-                    set_={"last_seen_at": ins_agent.excluded.last_seen_at},
-                ).returning(agents.c.revoked_at)
-            )
+        revoked_at = conn.execute(
+            stmts.agent_seen,
+            {
+                "org_id": org_id,
+                "id": agent_id,
+                "name": agent_id,
+                "created_at": now,
+                "last_seen_at": now,
+            },
         ).scalar_one()
         if revoked_at is not None:
             raise Unauthorized("this agent has been revoked")
@@ -223,17 +314,10 @@ class Ingestor:
             unique.setdefault(event.event_id, event)
         result.duplicates = len(events) - len(unique)
         claimed: set[str] = set()
-        ids = list(unique)
-        # executemany with RETURNING ("insertmanyvalues"): one cached statement, batched into
-        # multi-row INSERTs by SQLAlchemy; ids that hit the primary key return no row.
-        claim = (
-            dialect_insert(conn, processed_events)
-            .on_conflict_do_nothing()
-            .returning(processed_events.c.event_id)
-        )
-        if ids:
-            rows = await conn.execute(
-                claim, [{"org_id": org_id, "event_id": eid, "received_at": now} for eid in ids]
+        if unique:
+            rows = conn.execute(
+                stmts.claim,
+                [{"org_id": org_id, "event_id": eid, "received_at": now} for eid in unique],
             )
             claimed.update(rows.scalars())
         fresh = [e for e in unique.values() if e.event_id in claimed]
@@ -242,14 +326,14 @@ class Ingestor:
         if not fresh:
             return result
 
-        await self._users(conn, org_id, fresh, now, result)
+        self._users(conn, stmts, org_id, fresh, now, result)
         rollup = self.rollup_factory() if self.rollup_factory is not None else None
         result.rollup = rollup
-        await self._sessions(conn, org_id, agent_id, fresh, rollup, result)
+        self._sessions(conn, stmts, org_id, agent_id, fresh, rollup, result)
         detections = [e for e in fresh if isinstance(e, AIDetected)]
         if detections:
-            await conn.execute(
-                insert(ai_detections),
+            conn.execute(
+                stmts.add_detections,
                 [
                     {
                         "org_id": org_id,
@@ -277,32 +361,30 @@ class Ingestor:
                         )
                     )
         if rollup is not None:
-            await rollup.flush(conn)
+            rollup.flush(conn)
         for hook in self.hooks:
-            await hook(conn, result)
+            hook(conn, result)
         return result
 
-    async def _subscription_status(self, conn: AsyncConnection, org_id: str) -> str | None:
-        # Every statement is a thread hop on aiosqlite: the status is cached for a moment
-        # (a cancellation takes effect within STATUS_CACHE_S; the agent FK still guards
-        # against a deleted organization).
+    def _subscription_status(self, conn: Connection, stmts: _Statements, org_id: str) -> str | None:
+        # Cached for a moment: a cancellation takes effect within STATUS_CACHE_S (the agent
+        # FK still guards against a deleted organization). The cache is only touched from the
+        # thread running the transaction, one transaction at a time per process on SQLite;
+        # on PostgreSQL a race costs at most one extra read.
         clock = time.monotonic()
         hit = self._status_cache.get(org_id)
         if hit is not None and clock - hit[0] < STATUS_CACHE_S:
             return hit[1]
-        status = (
-            await conn.execute(
-                select(organizations.c.subscription_status).where(organizations.c.id == org_id)
-            )
-        ).scalar_one_or_none()
+        status = conn.execute(stmts.subscription, {"org": org_id}).scalar_one_or_none()
         if len(self._status_cache) > 10_000:
             self._status_cache.clear()
         self._status_cache[org_id] = (clock, status)
         return cast(str | None, status)
 
-    async def _users(
+    def _users(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
+        stmts: _Statements,
         org_id: str,
         fresh: Sequence[AgentEvent],
         now: datetime,
@@ -311,14 +393,8 @@ class Ingestor:
         user_ids = sorted({e.user_id for e in fresh})
         if not user_ids:
             return
-        # One upsert both creates first-seen users and refreshes last_seen_at; a row created
-        # by this statement is the one whose created_at is this batch's ``now``.
-        ins = dialect_insert(conn, users)
-        upsert = ins.on_conflict_do_update(
-            index_elements=["org_id", "id"], set_={"last_seen_at": ins.excluded.last_seen_at}
-        ).returning(users.c.id, users.c.created_at)
-        rows = await conn.execute(
-            upsert,
+        rows = conn.execute(
+            stmts.user_seen,
             [
                 {
                     "org_id": org_id,
@@ -336,25 +412,13 @@ class Ingestor:
         new_ids = {row.id for row in rows if row.created_at == now}
         result.new_users.extend(NewUser(uid, None, now) for uid in user_ids if uid in new_ids)
 
-    async def _load_sessions(
-        self, conn: AsyncConnection, org_id: str, session_ids: Sequence[str]
+    def _load_sessions(
+        self, conn: Connection, stmts: _Statements, org_id: str, session_ids: Sequence[str]
     ) -> dict[str, _SessionState]:
         """The current rows of the sessions a batch touches."""
         before: dict[str, _SessionState] = {}
-        c = ai_sessions.c
         for chunk in _chunks(session_ids):
-            rows = await conn.execute(
-                select(
-                    c.id,
-                    c.user_id,
-                    c.device_id,
-                    c.tool,
-                    c.start_time,
-                    c.end_time,
-                    c.duration_s,
-                    c.ai_usage_s,
-                ).where(c.org_id == org_id, c.id.in_(chunk))
-            )
+            rows = conn.execute(stmts.load_sessions, {"org": org_id, "ids": list(chunk)})
             for r in rows:
                 before[r.id] = _SessionState(
                     r.user_id,
@@ -367,9 +431,10 @@ class Ingestor:
                 )
         return before
 
-    async def _sessions(
+    def _sessions(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
+        stmts: _Statements,
         org_id: str,
         agent_id: str,
         fresh: Sequence[AgentEvent],
@@ -379,7 +444,7 @@ class Ingestor:
         session_ids = sorted(
             {e.session_id for e in fresh if isinstance(e, SessionStarted | SessionEnded)}
         )
-        before = await self._load_sessions(conn, org_id, session_ids)
+        before = self._load_sessions(conn, stmts, org_id, session_ids) if session_ids else {}
         state: dict[str, _SessionState] = {k: replace(v) for k, v in before.items()}
         for event in fresh:
             if isinstance(event, SessionStarted):
@@ -439,26 +504,7 @@ class Ingestor:
             for sid in sorted([*new_ids, *changed])
         ]
         if session_rows:
-            # New and changed sessions in one statement: the merged state is final.
-            ins = dialect_insert(conn, ai_sessions)
-            await conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=["org_id", "id"],
-                    set_={
-                        name: ins.excluded[name]
-                        for name in (
-                            "user_id",
-                            "device_id",
-                            "tool",
-                            "start_time",
-                            "end_time",
-                            "duration_s",
-                            "ai_usage_s",
-                        )
-                    },
-                ),
-                session_rows,
-            )
+            conn.execute(stmts.save_sessions, session_rows)
         if rollup is not None:
             for sid in new_ids:
                 rollup.session_changed(None, state[sid].facts(org_id, sid))

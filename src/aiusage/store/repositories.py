@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -43,6 +43,10 @@ users = cast(Table, User.__table__)
 agents = cast(Table, Agent.__table__)
 enrollment_codes = cast(Table, EnrollmentCode.__table__)
 ai_sessions = cast(Table, AISession.__table__)
+
+
+_IN_CHUNK = 500
+"""Values per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
 
 
 def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
@@ -217,6 +221,21 @@ class OrganizationRepository:
         )
         return cast(str | None, result.scalar_one_or_none())
 
+    async def subscription_statuses(
+        self, conn: AsyncConnection, org_ids: Collection[str]
+    ) -> dict[str, str]:
+        """``org id -> subscription status`` of those of ``org_ids`` that exist."""
+        found: dict[str, str] = {}
+        ids = sorted(org_ids)
+        for i in range(0, len(ids), _IN_CHUNK):
+            rows = await conn.execute(
+                select(organizations.c.id, organizations.c.subscription_status).where(
+                    organizations.c.id.in_(ids[i : i + _IN_CHUNK])
+                )
+            )
+            found.update((str(org), str(status)) for org, status in rows)
+        return found
+
     async def set_subscription(self, conn: AsyncConnection, org_id: str, status: str) -> None:
         """Change the subscription status.
 
@@ -334,6 +353,23 @@ class UserRepository:
             )
         )
         return {str(user_id): str(role) for user_id, role in rows}
+
+    async def active_roles_of(
+        self, conn: AsyncConnection, org_ids: Collection[str]
+    ) -> dict[str, dict[str, str]]:
+        """:meth:`active_roles` of several organizations (one query per 500 of them); every
+        organization asked for is in the answer, with no members if it has none."""
+        found: dict[str, dict[str, str]] = {org: {} for org in org_ids}
+        ids = sorted(found)
+        for i in range(0, len(ids), _IN_CHUNK):
+            rows = await conn.execute(
+                select(users.c.org_id, users.c.id, users.c.role).where(
+                    users.c.org_id.in_(ids[i : i + _IN_CHUNK]), users.c.active.is_(True)
+                )
+            )
+            for org, user_id, role in rows:
+                found[str(org)][str(user_id)] = str(role)
+        return found
 
     async def list(self, conn: AsyncConnection, org_id: str) -> list[UserRecord]:
         """The organization's users, by id."""

@@ -210,3 +210,66 @@ def test_pem_helper_round_trip(rsa_key):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert StaticKeySource.from_pem(pem).keys[0].kid is not None
+
+
+class _CountingKeys:
+    """A key source whose keys can be removed (rotation) and whose lookups are counted."""
+
+    def __init__(self, key):
+        self.keys = [VerificationKey("k1", key.public_key())]
+        self.lookups = 0
+
+    async def keys_for(self, kid):
+        self.lookups += 1
+        return [k for k in self.keys if k.kid == kid]
+
+
+async def test_a_verified_token_is_remembered_for_the_cache_ttl_only(rsa_key, clock):
+    clock.now = NOW
+    keys = _CountingKeys(rsa_key)
+    v = TokenVerifier(TokenConfig(keys), clock=clock, cache_ttl_s=60)
+    token = sign(rsa_key, claims())
+    for _ in range(3):
+        assert (await v.verify(token)).sub == "u1"
+    assert keys.lookups == 1  # the signature was checked once
+    clock.now = NOW + 60
+    assert (await v.verify(token)).sub == "u1"
+    assert keys.lookups == 2
+
+
+async def test_a_removed_key_stops_accepting_remembered_tokens_after_the_ttl(rsa_key, clock):
+    clock.now = NOW
+    keys = _CountingKeys(rsa_key)
+    v = TokenVerifier(TokenConfig(keys), clock=clock, cache_ttl_s=60)
+    token = sign(rsa_key, claims())
+    await v.verify(token)
+    keys.keys = []  # the issuer rotated k1 out
+    clock.now = NOW + 59
+    assert (await v.verify(token)).sub == "u1"  # documented window
+    clock.now = NOW + 60
+    assert await reason(v, token) == "unknown kid 'k1'"
+
+
+async def test_a_tampered_copy_of_a_remembered_token_is_verified_and_refused(rsa_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(TokenConfig(_CountingKeys(rsa_key)), clock=clock)
+    token = sign(rsa_key, claims())
+    await v.verify(token)
+    head, body, sig = token.split(".")
+    forged = base64.urlsafe_b64encode(json.dumps(claims(role="SuperAdmin")).encode())
+    assert await reason(v, f"{head}.{forged.decode().rstrip('=')}.{sig}") == "bad signature"
+
+
+async def test_the_cache_is_bounded_and_can_be_switched_off(rsa_key, clock):
+    clock.now = NOW
+    keys = _CountingKeys(rsa_key)
+    v = TokenVerifier(TokenConfig(keys), clock=clock, cache_size=2)
+    tokens = [sign(rsa_key, claims(sub=f"u{i}")) for i in range(3)]
+    for t in tokens:
+        await v.verify(t)
+    await v.verify(tokens[0])  # evicted by the third: verified again
+    assert keys.lookups == 4
+    off = TokenVerifier(TokenConfig(keys), clock=clock, cache_size=0)
+    await off.verify(tokens[1])
+    await off.verify(tokens[1])
+    assert keys.lookups == 6

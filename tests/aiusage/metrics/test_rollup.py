@@ -27,8 +27,7 @@ async def apply(db, *steps):
     batch = RollupBatch()
     for step in steps:
         step(batch)
-    async with db.write() as conn:
-        await batch.flush(conn)
+    await db.run_write(batch.flush)
     return batch
 
 

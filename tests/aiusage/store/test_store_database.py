@@ -121,3 +121,88 @@ async def test_concurrent_first_migrations_on_postgresql_both_succeed() -> None:
         await first.dispose()
         await second.dispose()
         await drop_schema(schema)
+
+
+# -- run_write: synchronous work in one transaction (group commit on SQLite) -------------------
+
+
+def _insert_org(org_id: str, *, fail: bool = False):
+    def work(conn):
+        conn.execute(
+            text(
+                "INSERT INTO organizations (id, name, subscription_status, approved_tools, "
+                "created_at) VALUES (:id, :id, 'active', '[]', '2026-01-01 00:00:00')"
+            ),
+            {"id": org_id},
+        )
+        if fail:
+            raise RuntimeError(f"{org_id} refused")
+        return org_id
+
+    return work
+
+
+async def _org_ids(db: Database) -> set[str]:
+    async with db.read() as conn:
+        return set((await conn.execute(text("SELECT id FROM organizations"))).scalars())
+
+
+async def test_run_write_returns_the_result_and_commits(db: Database) -> None:
+    assert await db.run_write(_insert_org("o1")) == "o1"
+    assert await _org_ids(db) == {"o1"}
+
+
+async def test_run_write_alone_rolls_back_what_a_failing_function_did(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="o1 refused"):
+        await db.run_write(_insert_org("o1", fail=True))
+    assert await _org_ids(db) == set()
+
+
+async def test_concurrent_run_writes_fail_alone_and_the_others_are_committed(
+    db: Database,
+) -> None:
+    import asyncio
+
+    calls = [db.run_write(_insert_org(f"o{i}", fail=i % 3 == 1)) for i in range(9)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for i, outcome in enumerate(outcomes):
+        if i % 3 == 1:
+            assert isinstance(outcome, RuntimeError) and str(outcome) == f"o{i} refused"
+        else:
+            assert outcome == f"o{i}"
+    assert await _org_ids(db) == {f"o{i}" for i in range(9) if i % 3 != 1}
+
+
+async def test_sqlite_run_writes_that_arrive_together_share_one_commit(
+    sqlite_db: Database,
+) -> None:
+    import asyncio
+
+    from sqlalchemy import event
+
+    commits = []
+    assert sqlite_db._sync_writer is not None
+    event.listen(sqlite_db._sync_writer, "commit", lambda conn: commits.append(1))
+    await asyncio.gather(*(sqlite_db.run_write(_insert_org(f"o{i}")) for i in range(10)))
+    # All ten are queued before the writer task first runs: one transaction, one commit.
+    assert len(commits) == 1
+    assert len(await _org_ids(sqlite_db)) == 10
+
+
+async def test_sqlite_commits_are_checkpointed_into_the_database_file(
+    sqlite_db: Database, tmp_path
+) -> None:
+    import shutil
+    import sqlite3
+
+    for i in range(5):
+        await sqlite_db.run_write(_insert_org(f"o{i}"))
+    async with sqlite_db.write() as conn:
+        await conn.execute(text("UPDATE organizations SET name = 'renamed' WHERE id = 'o0'"))
+    await sqlite_db.dispose()  # stops the checkpointer after a last checkpoint
+    path = sqlite_db.url.split("///", 1)[1]
+    # Only the main file, no -wal: what it holds was checkpointed, not merely logged.
+    copy = tmp_path / "main-file-only.db"
+    shutil.copyfile(path, copy)
+    rows = dict(sqlite3.connect(copy).execute("SELECT id, name FROM organizations").fetchall())
+    assert rows == {"o0": "renamed", **{f"o{i}": f"o{i}" for i in range(1, 5)}}

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.util import await_only
 
 from aiusage.domain.events import AIDetected, SessionEnded, SessionStarted
 from aiusage.errors import Forbidden, Unauthorized
@@ -186,7 +187,7 @@ async def test_in_transaction_hooks_see_the_result_and_can_veto(db: Database) ->
     await _org(db)
     seen = []
 
-    async def hook(conn, result):
+    def hook(conn, result):
         seen.append(result.accepted)
         raise RuntimeError("veto")
 
@@ -215,18 +216,28 @@ async def test_a_thousand_event_batch_is_applied_in_one_go(db: Database) -> None
 
 class _InterleavingIngestor(Ingestor):
     """Holds each batch between reading its sessions and writing them until the other batch
-    has read too (or 0.3 s passed): the interleaving that loses updates without a lock."""
+    has read too (or 0.3 s passed): the interleaving that loses updates without a lock.
+
+    Only PostgreSQL can interleave: there ``_apply`` runs through ``run_sync`` on the event
+    loop, and ``await_only`` lets the other transaction run meanwhile. On SQLite the batches
+    are applied one after the other by the writer thread (the test then checks the merge).
+    """
 
     def __init__(self, db):
         super().__init__(db)
         self.arrived = 0
         self.both = None
 
-    async def _load_sessions(self, conn, org_id, session_ids):
+    def _load_sessions(self, conn, stmts, org_id, session_ids):
+        rows = super()._load_sessions(conn, stmts, org_id, session_ids)
+        if conn.dialect.name == "postgresql":
+            await_only(self._rendezvous())
+        return rows
+
+    async def _rendezvous(self):
         import asyncio
         import contextlib
 
-        rows = await super()._load_sessions(conn, org_id, session_ids)
         if self.both is None:
             self.both = asyncio.Event()
         self.arrived += 1
@@ -235,7 +246,6 @@ class _InterleavingIngestor(Ingestor):
         # On timeout the other batch is blocked behind us (serialized): go on.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.both.wait(), 0.3)
-        return rows
 
 
 async def test_concurrent_batches_touching_one_session_merge_without_double_counting(
