@@ -71,7 +71,6 @@ from hubserver import (
     HubServer,
     InMemoryLifetimeManager,
     MappedHub,
-    RedisLifetimeManager,
     map_hub,
 )
 
@@ -125,6 +124,8 @@ def build_verifier(settings: Settings, issuer: BuiltinIssuer) -> TokenVerifier:
 def build_lifetime(settings: Settings) -> HubLifetimeManager:
     """In-memory lifetime manager, or the Redis backplane when ``redis_url`` is set."""
     if settings.redis_url:
+        from hubserver.lifetime.redis import RedisLifetimeManager  # loads redis: only if used
+
         return RedisLifetimeManager(
             settings.redis_url, channel_prefix=settings.channel_prefix, hub_name=HUB_NAME
         )

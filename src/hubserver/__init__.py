@@ -12,6 +12,8 @@ The public surface (pinned by ``tests/test_exports.py``)::
     server = HubServer([chat.endpoint], asgi_app=None, port=8080)
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from hubserver.app import MappedHub, map_hub
 from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
 from hubserver.connections.endpoint import AuthHook, ConnectionEndpoint
@@ -41,7 +43,9 @@ from hubserver.hub import (
 )
 from hubserver.lifetime.base import ConnectionSink, HubLifetimeManager
 from hubserver.lifetime.memory import InMemoryLifetimeManager
-from hubserver.lifetime.redis import RedisLifetimeManager, RedisPublisher
+
+if _TYPE_CHECKING:
+    from hubserver.lifetime.redis import RedisLifetimeManager, RedisPublisher
 from hubserver.options import ConnectionOptions, HubOptions
 from hubserver.protocol.base import HubProtocol, TransferFormat
 from hubserver.protocol.json_protocol import JsonHubProtocol
@@ -100,3 +104,17 @@ __all__ = [
     "get_protocol",
     "map_hub",
 ]
+
+
+_LAZY_EXPORTS = ("RedisLifetimeManager", "RedisPublisher")
+"""Exported names resolved by :func:`__getattr__` on first access."""
+
+
+def __getattr__(name: str) -> object:
+    # The Redis backplane is imported on first use: a single-process server never loads the
+    # redis client (~20 MB of RSS per process).
+    if name in _LAZY_EXPORTS:
+        from hubserver.lifetime import redis as _redis
+
+        return getattr(_redis, name)
+    raise AttributeError(f"module 'hubserver' has no attribute {name!r}")

@@ -18,14 +18,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from aiusage.auth.errors import KeySourceError
 from aiusage.auth.keys import VerificationKey
+
+# httpx is imported on the first JWKS fetch: a process without an external identity provider
+# (the default) never loads it, ~20 MB of RSS per server process.
+if TYPE_CHECKING:
+    import httpx
 
 _PUBLIC_KEY_TYPES = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
 
@@ -141,6 +145,8 @@ class JwksKeySource:
             return self._lookup(kid)
 
     async def _refresh(self, now: float) -> None:
+        import httpx
+
         self._attempted_at = now
         self.fetch_count += 1
         if self._client is None:

@@ -266,13 +266,30 @@ class Database:
             log.warning("database ping failed: %s", type(exc).__name__)
             return False
 
+    async def at_head(self) -> bool:
+        """True when the database is at the newest migration (read without alembic)."""
+        from aiusage.store.revisions import head_revision
+
+        try:
+            async with self.read() as conn:
+                current = (
+                    (await conn.execute(text("SELECT version_num FROM alembic_version")))
+                    .scalars()
+                    .all()
+                )
+        except Exception:  # no such table (never migrated), or unreachable: migrate() decides
+            return False
+        return current == [head_revision()]
+
     async def migrate(self) -> None:
         """Apply every alembic migration up to head (idempotent; run at start).
 
         Raises:
             StoreError: The database is unreachable or a migration failed.
         """
-        from aiusage.store.migrate import upgrade_head  # alembic import is slow: lazy
+        if await self.at_head():
+            return  # the usual start: no alembic import (it stays in memory once loaded)
+        from aiusage.store.migrate import upgrade_head
 
         try:
             # Several processes (serve --workers N) may start at once: serialize them so the
