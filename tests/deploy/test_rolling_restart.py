@@ -241,9 +241,10 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
                 )
             stack.spawn(backend)
             stack.wait_ready(backend)
-            # docs/deploy.md "Rolling restarts": ready, then nginx's fail_timeout (2 s) before
-            # the next process, or nginx may still consider this one down when that one goes.
-            time.sleep(2.5)
+            # docs/deploy.md "Rolling restarts": ready, then `sleep 3` (> nginx's fail_timeout
+            # of 2 s) before the next process, or nginx may still consider this one down when
+            # that one goes and answer 502 (seen with 2.5 s on a loaded CI machine).
+            time.sleep(3.0)
     finally:
         agent.stop()
 
@@ -271,7 +272,11 @@ def test_a_rolling_restart_under_agent_traffic_loses_no_acknowledged_event(stack
     assert agent._pending is None, (agent.statuses, agent.errors)
     # nginx retried every batch that hit a stopping process on the other one (connection
     # refused before sending, or the idempotent-POST retry of aiusage-locations.conf).
-    assert set(agent.statuses) == {200}, agent.statuses
+    nginx_errors = stack.root / "nginx" / "logs" / "error.log"
+    assert set(agent.statuses) == {200}, (
+        agent.statuses,
+        [line for line in nginx_errors.read_text().splitlines() if "[info]" not in line][-20:],
+    )
     assert len(agent.acked) >= 60, (len(agent.acked), agent.statuses)
 
     # -- nothing acknowledged is missing ------------------------------------------------------

@@ -31,6 +31,25 @@ class HttpRequestInfo:
     client: tuple[str, int] | None = None
     scheme: str = "http"
 
+    def without_credentials(self) -> HttpRequestInfo:
+        """A copy without ``access_token`` and ``authorization`` (self when it has neither).
+
+        The connection keeps the request that started its transport for as long as it lives
+        (``ConnectionContext.request``); the credentials were needed only to authenticate it.
+        Dropping them keeps a bearer token out of every later use of the request (logging a
+        request must not leak it) and out of memory (~1 KB per connection).
+        """
+        if "access_token" not in self.query and "authorization" not in self.headers:
+            return self
+        return HttpRequestInfo(
+            self.method,
+            self.path,
+            {k: v for k, v in self.query.items() if k != "access_token"},
+            {k: v for k, v in self.headers.items() if k != "authorization"},
+            self.client,
+            self.scheme,
+        )
+
 
 @dataclass(slots=True)
 class Principal:
@@ -68,7 +87,7 @@ class ConnectionContext(Protocol):
 
     @property
     def request(self) -> HttpRequestInfo:
-        """The request that started the connection."""
+        """The request that started the connection (without ``access_token``/``authorization``)."""
         ...
 
     @property

@@ -95,7 +95,7 @@ class HttpConnectionContext:
         self._manager = manager
         self.connection_id = connection_id
         self.connection_token = connection_token
-        self._request = request
+        self._request = request.without_credentials()
         self.principal = principal
         self.negotiate_version = negotiate_version
         self.stateful_negotiated = stateful_negotiated
@@ -118,7 +118,8 @@ class HttpConnectionContext:
 
     @property
     def request(self) -> HttpRequestInfo:
-        """The request that started the transport (the negotiate request before that)."""
+        """The request that started the transport (the negotiate request before that), without
+        its credentials (``HttpRequestInfo.without_credentials``)."""
         return self._request
 
     @property
@@ -222,7 +223,7 @@ class HttpConnectionContext:
         old = self._transport
         self._transport = transport
         self._transport_type = transport.kind
-        self._request = request
+        self._request = request.without_credentials()
         self.status = ConnectionStatus.ACTIVE
         self._manager._mark_active(self)
         if first:

@@ -273,3 +273,17 @@ async def test_the_cache_is_bounded_and_can_be_switched_off(rsa_key, clock):
     await off.verify(tokens[1])
     await off.verify(tokens[1])
     assert keys.lookups == 6
+
+
+async def test_tokens_nobody_presents_any_more_leave_the_cache(rsa_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(TokenConfig(_CountingKeys(rsa_key)), clock=clock, cache_ttl_s=60)
+    for i in range(3):
+        await v.verify(sign(rsa_key, claims(sub=f"u{i}")))
+    assert len(v._verified) == 3
+    clock.now = NOW + 61
+    await v.verify(sign(rsa_key, claims(sub="late", exp=NOW + 600)))
+    assert len(v._verified) == 1  # the three expired entries were dropped on the way
+    zero = TokenVerifier(TokenConfig(_CountingKeys(rsa_key)), clock=clock, cache_ttl_s=0)
+    assert (await zero.verify(sign(rsa_key, claims(sub="z")))).sub == "z"
+    assert len(zero._verified) == 0

@@ -184,3 +184,28 @@ async def test_close_is_idempotent_and_notifies_once() -> None:
     assert app.events == [("lost", None)]
     assert channel.data.endswith(b"\x88\x02\x03\xe8")
     await mgr.stop()
+
+
+async def test_the_kept_request_has_no_credentials() -> None:
+    mgr = ConnectionManager(ConnectionOptions())
+    negotiate = HttpRequestInfo(
+        "POST",
+        "/hub/negotiate",
+        {"organizationId": "acme"},
+        {"authorization": "Bearer secret-1", "user-agent": "ua"},
+    )
+    ctx = mgr.create(negotiate, None, 1)
+    assert ctx.request.headers == {"user-agent": "ua"}
+    assert ctx.request.query == {"organizationId": "acme"}
+    start = HttpRequestInfo(
+        "GET",
+        "/hub",
+        {"id": ctx.connection_token, "access_token": "secret-2", "organizationId": "acme"},
+        {"upgrade": "websocket"},
+    )
+    ctx.attach_transport(LongPollingTransport(ctx, ConnectionOptions()), start)
+    assert ctx.request.query == {"id": ctx.connection_token, "organizationId": "acme"}
+    assert "secret" not in repr(ctx.request)
+    clean = HttpRequestInfo("GET", "/hub", {"id": "x"}, {})
+    assert clean.without_credentials() is clean
+    await mgr.stop()
