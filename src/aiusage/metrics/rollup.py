@@ -25,14 +25,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, delete, func
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, delete, func
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from aiusage.metrics.tables import open_sessions, user_hour
+from aiusage.store.repositories import in_list, insert_for
 from aiusage.store.tables import UsageHourly
 
 usage_hourly: Table = UsageHourly.__table__  # type: ignore[assignment]
@@ -243,27 +244,18 @@ class _Statements:
     open_upsert: Any
 
 
-_STATEMENTS: dict[str, _Statements] = {}
-
-
+@cache
 def _statements(dialect: str) -> _Statements:
-    cached = _STATEMENTS.get(dialect)
-    if cached is not None:
-        return cached
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported dialect for rollups: {dialect!r}")
-    ins = _insert(dialect, open_sessions)
+    ins = insert_for(dialect, open_sessions)
     greatest = func.max if dialect == "sqlite" else func.greatest
-    built = _Statements(
+    return _Statements(
         hourly=_additive_upsert(dialect, usage_hourly, _SUM_COLUMNS),
         activity=_additive_upsert(dialect, user_hour, ("events",)),
         close_open=delete(open_sessions).where(
             open_sessions.c.org_id == bindparam("org"),
-            (
-                open_sessions.c.session_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
-                if dialect == "postgresql"
-                else open_sessions.c.session_id.in_(bindparam("ids", expanding=True))
-            ),
+            in_list(dialect, open_sessions.c.session_id, "ids"),
         ),
         open_upsert=ins.on_conflict_do_update(
             index_elements=["org_id", "session_id"],
@@ -276,8 +268,6 @@ def _statements(dialect: str) -> _Statements:
             },
         ),
     )
-    _STATEMENTS[dialect] = built
-    return built
 
 
 def _max(current: float | None, value: float) -> float:
@@ -293,12 +283,8 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def _insert(dialect: str, table: Table) -> Any:
-    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
-
-
 def _additive_upsert(dialect: str, table: Table, columns: Iterable[str]) -> Any:
-    ins = _insert(dialect, table)
+    ins = insert_for(dialect, table)
     pk = [c.name for c in table.primary_key.columns]
     updates: Mapping[str, ColumnElement[Any]] = {
         name: table.c[name] + ins.excluded[name] for name in columns

@@ -180,7 +180,7 @@ class Database:
         :meth:`write` by the same lock), so ``fn`` must not touch the event loop.
         """
         if self._sync_writer is None:
-            async with self.engine.begin() as conn:
+            async with self.write() as conn:
                 return await conn.run_sync(fn)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()

@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import String, Table, any_, bindparam, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -41,7 +41,14 @@ from aiusage.domain.organizations import INGESTING_SUBSCRIPTIONS
 from aiusage.errors import Forbidden, StoreError, Unauthorized
 from aiusage.metrics.rollup import DetectionFacts, RollupBatch, SessionFacts
 from aiusage.store.database import Database
-from aiusage.store.repositories import agents, ai_sessions, organizations, users
+from aiusage.store.repositories import (
+    agents,
+    ai_sessions,
+    in_list,
+    insert_for,
+    organizations,
+    users,
+)
 from aiusage.store.tables import AIDetection, ProcessedEvent
 
 ai_detections = cast(Table, AIDetection.__table__)
@@ -156,13 +163,11 @@ class _Statements:
     add_detections: Any
 
 
-def _build_statements(dialect: str) -> _Statements:
-    def upsert(table: Table) -> Any:
-        return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
-
-    ins_agent = upsert(agents)
-    ins_user = upsert(users)
-    ins_session = upsert(ai_sessions)
+@cache
+def _statements(dialect: str) -> _Statements:
+    ins_agent = insert_for(dialect, agents)
+    ins_user = insert_for(dialect, users)
+    ins_session = insert_for(dialect, ai_sessions)
     c = ai_sessions.c
     return _Statements(
         org_lock=text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
@@ -175,7 +180,7 @@ def _build_statements(dialect: str) -> _Statements:
         ).returning(agents.c.revoked_at),
         # executemany with RETURNING ("insertmanyvalues"): one statement, batched into
         # multi-row INSERTs by SQLAlchemy; ids that hit the primary key return no row.
-        claim=upsert(processed_events)
+        claim=insert_for(dialect, processed_events)
         .on_conflict_do_nothing()
         .returning(processed_events.c.event_id),
         # One upsert both creates first-seen users and refreshes last_seen_at; a row created
@@ -192,7 +197,7 @@ def _build_statements(dialect: str) -> _Statements:
             c.end_time,
             c.duration_s,
             c.ai_usage_s,
-        ).where(c.org_id == bindparam("org"), _in_list(dialect, c.id, "ids")),
+        ).where(c.org_id == bindparam("org"), in_list(dialect, c.id, "ids")),
         # New and changed sessions in one statement: the merged state is final.
         save_sessions=ins_session.on_conflict_do_update(
             index_elements=["org_id", "id"],
@@ -200,25 +205,6 @@ def _build_statements(dialect: str) -> _Statements:
         ),
         add_detections=insert(ai_detections),
     )
-
-
-def _in_list(dialect: str, column: Any, name: str) -> Any:
-    """``column IN (list)`` bound as one parameter: an array on PostgreSQL (``= ANY``), so
-    the statement text, and asyncpg's prepared statement, is the same whatever the length;
-    an expanding IN on SQLite (which has no arrays)."""
-    if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
-    return column.in_(bindparam(name, expanding=True))
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(dialect: str) -> _Statements:
-    cached = _STATEMENTS.get(dialect)
-    if cached is None:
-        cached = _STATEMENTS[dialect] = _build_statements(dialect)
-    return cached
 
 
 class Ingestor:

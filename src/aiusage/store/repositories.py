@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import String, Table, and_, any_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,11 +50,24 @@ _IN_CHUNK = 500
 """Values per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
 
 
-def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
-    """The dialect's INSERT construct (it has ``on_conflict_do_*`` on SQLite and PostgreSQL)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def insert_for(dialect: str, table: Table) -> Any:
+    """The INSERT construct of dialect ``dialect`` (``"sqlite"`` or ``"postgresql"``); it has
+    ``on_conflict_do_*``."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def dialect_insert(conn: AsyncConnection | Connection, table: Table) -> Any:
+    """:func:`insert_for` the dialect of ``conn``."""
+    return insert_for(conn.dialect.name, table)
+
+
+def in_list(dialect: str, column: Any, name: str) -> Any:
+    """``column IN (:name)`` with the list bound as one parameter: an array on PostgreSQL
+    (``= ANY``), so the statement text, and asyncpg's prepared statement, is the same whatever
+    the length; an expanding IN on SQLite (which has no arrays)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def utcnow() -> datetime:
@@ -347,12 +361,7 @@ class UserRepository:
 
     async def active_roles(self, conn: AsyncConnection, org_id: str) -> dict[str, str]:
         """``user id -> role`` of every active member of the organization (one query)."""
-        rows = await conn.execute(
-            select(users.c.id, users.c.role).where(
-                users.c.org_id == org_id, users.c.active.is_(True)
-            )
-        )
-        return {str(user_id): str(role) for user_id, role in rows}
+        return (await self.active_roles_of(conn, (org_id,)))[org_id]
 
     async def active_roles_of(
         self, conn: AsyncConnection, org_ids: Collection[str]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger("aiusage.store")
@@ -73,14 +74,13 @@ class WalCheckpointer:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-            stop = threading.Event()  # only ever used to wait: the pause between checkpoints
             while True:
                 self._dirty.wait()
                 self._dirty.clear()
                 self._checkpoint(conn)
                 if self._stopping:
                     return
-                stop.wait(self.interval_s)
+                time.sleep(self.interval_s)  # commits in between share the next checkpoint
         finally:
             conn.close()
 

@@ -327,24 +327,17 @@ class HubConnection:
         protocol = self._protocol
         assert protocol is not None
         fast = self._fast_send
-        if fast is not None:
-            # The broadcast hot path (bench/micro_broadcast.py): straight to the transport.
-            try:
-                buffered = fast(message, protocol)
-            except Exception:
-                _log.logger.exception("%s connection_id=%s", _log.WRITE_FAILED, self.connection_id)
-                return
-            self._sent = True
-            if buffered > self._max_out:
-                self._slow_consumer()
-            return
         try:
-            if self._msgbuf is not None:
+            if fast is not None:
+                # The broadcast hot path (bench/micro_broadcast.py): straight to the transport.
+                buffered = fast(message, protocol)
+            elif self._msgbuf is not None:
                 inner = message.message
                 trackable = inner is None or inner.type in TRACKABLE_TYPES
                 self._send_data(message.get(protocol), trackable)
                 return
-            buffered = self._ctx.send_serialized(message, protocol)
+            else:
+                buffered = self._ctx.send_serialized(message, protocol)
         except Exception:
             _log.logger.exception("%s connection_id=%s", _log.WRITE_FAILED, self.connection_id)
             return

@@ -282,12 +282,14 @@ class WriteCoalescer:
     def mark(self, item: Flushable) -> None:
         """Flush ``item`` at the end of this tick (callers mark each item once per tick)."""
         self._dirty.append(item)
+        # touch(), inlined: this runs once per connection per broadcast.
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._run)
 
     def touch(self) -> None:
-        """A transport wrote directly in this tick: end the generation at the end of it."""
+        """Run the end-of-tick pass once this tick (a transport that wrote directly calls it,
+        so that the generation ends with the tick)."""
         if not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._run)
