@@ -87,6 +87,8 @@ class Organization(Base):
     subscription_status: Mapped[str] = mapped_column(String(16), default="active")
     approved_tools: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Seats the organization monitors (the adoption denominator when set; docs/metrics.md).
+    seats: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class User(Base):
@@ -104,6 +106,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Team or department, set by an Admin (breakdowns of docs/metrics.md); None: unassigned.
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class Agent(Base):

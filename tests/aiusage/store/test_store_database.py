@@ -7,12 +7,13 @@ from aiusage.errors import ConfigurationError
 from aiusage.store.database import Database
 from aiusage.store.migrate import current_revision
 from aiusage.store.repositories import OrganizationRepository
+from aiusage.store.revisions import head_revision
 
 
 async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
     await db.migrate()  # second run is a no-op
     async with db.read() as conn:
-        assert await conn.run_sync(current_revision) == "0001"
+        assert await conn.run_sync(current_revision) == head_revision()
 
 
 async def test_the_migrated_schema_matches_the_models(db: Database) -> None:
@@ -94,7 +95,7 @@ async def test_concurrent_first_migrations_on_one_sqlite_file_both_succeed(tmp_p
     try:
         await asyncio.gather(first.migrate(), second.migrate())
         async with second.read() as conn:
-            assert await conn.run_sync(current_revision) == "0001"
+            assert await conn.run_sync(current_revision) == head_revision()
     finally:
         await first.dispose()
         await second.dispose()
@@ -116,7 +117,7 @@ async def test_concurrent_first_migrations_on_postgresql_both_succeed() -> None:
     try:
         await asyncio.gather(first.migrate(), second.migrate())
         async with second.read() as conn:
-            assert await conn.run_sync(current_revision) == "0001"
+            assert await conn.run_sync(current_revision) == head_revision()
     finally:
         await first.dispose()
         await second.dispose()
