@@ -123,6 +123,9 @@ class Server:
             self.env["AIUSAGE_DATABASE_SCHEMA"] = f"bench_{uuid.uuid4().hex[:12]}"
         cli(self.env, "migrate")
         cli(self.env, "org", "create", "--id", ORG, "--name", "Bench")
+        # The dashboard that measures latency is a store user (tokens of unknown users are
+        # refused: docs/security.md).
+        cli(self.env, "user", "create", "--id", "bench-admin", "--org", ORG, "--role", "Admin")
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -32,3 +32,13 @@ def test_exported_classes_are_documented() -> None:
         if isinstance(getattr(hubserver, name), type) and not getattr(hubserver, name).__doc__
     ]
     assert undocumented == []
+
+
+def test_removed_dead_code_stays_removed() -> None:
+    # Never raised / never called aliases: a public name must have a use.
+    import dataclasses
+
+    assert not hasattr(hubserver, "HubInvocationError")
+    assert "extra" not in {f.name for f in dataclasses.fields(hubserver.ConnectionOptions)}
+    assert "__call__" not in vars(hubserver.HubConnectionHandler)
+    assert not hasattr(hubserver.HubConnection, "shutdown")

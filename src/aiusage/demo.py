@@ -1,14 +1,19 @@
-"""``aiusage serve --demo``: a demo organization with live simulated traffic (issue 5).
+"""``aiusage serve --demo``: a demo organization whose simulated workforce reports live.
 
 Seeds (idempotently, so a restart keeps history):
 
-* organization ``demo`` (active) with the simulator's approved tools, so its occasional
-  unapproved tool raises an alert;
+* organization ``demo`` (active) with the simulator's approved tools, so the unapproved tools
+  some people use raise alerts and show up as shadow AI;
 * ``admin@demo.local`` (Admin) and ``manager@demo.local`` (Manager); a fresh password is
   generated at every start and printed, because only its hash is stored;
-* 20 employees whose ids are the simulator's (``sim-user-001``...), with e-mail addresses;
-* an agent ``demo-agent`` and its token; then runs the simulator in process against this
-  server's own ingestion API (the real HTTP path, as a desktop agent would).
+* :data:`DEMO_EMPLOYEES` employees (ids ``sim-user-001``...) with names, e-mail addresses and
+  teams (see :func:`aiusage.agent.workforce.demo_people`), each with an enrolled device (an
+  agent owned by them), so adoption is measured over the people with an enrolled device;
+* an agent ``demo-agent`` (kept for tokens issued by earlier versions).
+
+Then :func:`run_simulator` posts, through this server's own ingestion API and with one token
+per device (the real HTTP path, as desktop agents do), :data:`HISTORY_DAYS` days of history
+when the organization has none yet, then the workforce's events as they happen.
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Final, cast
 
-from aiusage.agent.simulator import APPROVED_TOOLS, simulate
+from sqlalchemy import Table, func, select, update
+
+from aiusage.agent.simulator import APPROVED_TOOLS, simulate_workforce
+from aiusage.agent.workforce import Person, Workforce, demo_people
+from aiusage.auth.issuer import BuiltinIssuer
 from aiusage.auth.passwords import hash_password
 from aiusage.errors import Conflict
 from aiusage.store.database import Database
@@ -26,27 +37,35 @@ from aiusage.store.repositories import (
     OrganizationRepository,
     UserRepository,
 )
+from aiusage.store.tables import AISession, User
 
 log = logging.getLogger("aiusage.demo")
 
-DEMO_ORG = "demo"
-DEMO_ADMIN = "admin@demo.local"
-DEMO_MANAGER = "manager@demo.local"
-DEMO_AGENT = "demo-agent"
-DEMO_EMPLOYEES = 20
-DEMO_RATE = 8.0
-"""Simulated events per second: enough to keep every tile moving."""
-DEMO_DURATION_S = 7 * 24 * 3600.0
+DEMO_ORG: Final = "demo"
+DEMO_ADMIN: Final = "admin@demo.local"
+DEMO_MANAGER: Final = "manager@demo.local"
+DEMO_AGENT: Final = "demo-agent"
+DEMO_EMPLOYEES: Final = 40
+HISTORY_DAYS: Final = 30
+"""Days of history posted when the demo organization has no sessions yet."""
+DEVICE_TOKEN_TTL_S: Final = 30 * 24 * 3600
+"""Lifetime of the devices' tokens (the issuer's longest)."""
+DEMO_DURATION_S: Final = DEVICE_TOKEN_TTL_S - 3600.0
+"""The simulation stops before its tokens expire."""
+
+_users = cast(Table, User.__table__)
+_sessions = cast(Table, AISession.__table__)
 
 
 async def seed_demo(db: Database) -> str:
-    """Create (or refresh) the demo organization and users; returns the admin password."""
+    """Create (or refresh) the demo organization, people and devices; returns the password."""
     password = secrets.token_urlsafe(12)
     password_hash = hash_password(password)
     orgs, users, agents = OrganizationRepository(), UserRepository(), AgentRepository()
     async with db.write() as conn:
-        if await orgs.get(conn, DEMO_ORG) is None:
-            await orgs.create(
+        org = await orgs.get(conn, DEMO_ORG)
+        if org is None:
+            org = await orgs.create(
                 conn,
                 DEMO_ORG,
                 "Demo Corp",
@@ -63,30 +82,61 @@ async def seed_demo(db: Database) -> str:
                 )
             else:
                 await users.set_password_hash(conn, existing.org_id, existing.id, password_hash)
-        for i in range(1, DEMO_EMPLOYEES + 1):
-            uid = f"sim-user-{i:03d}"
-            if await users.get(conn, DEMO_ORG, uid) is None:
+        for person in demo_people(DEMO_EMPLOYEES, org.created_at):
+            if await users.get(conn, DEMO_ORG, person.user_id) is None:
                 # An e-mail taken by an earlier run with other ids: keep that user.
                 with contextlib.suppress(Conflict):
                     await users.create(
                         conn,
                         DEMO_ORG,
-                        email=f"employee{i:02d}@demo.local",
+                        email=person.email,
                         role="Employee",
-                        user_id=uid,
+                        user_id=person.user_id,
                     )
+            await conn.execute(
+                update(_users)
+                .where(_users.c.org_id == DEMO_ORG, _users.c.id == person.user_id)
+                .values(team=person.team)
+            )
+            await agents.register(
+                conn, DEMO_ORG, person.device_id, user_id=person.user_id, name=person.device_name
+            )
         await agents.register(conn, DEMO_ORG, DEMO_AGENT, name="Demo agent (simulator)")
     return password
 
 
-async def run_simulator(base_url: str, token: str) -> None:
-    """Post simulated traffic for the demo organization until cancelled."""
-    stats = await simulate(
-        base_url,
-        token,
-        org=DEMO_ORG,
-        users=DEMO_EMPLOYEES,
-        rate=DEMO_RATE,
-        duration=DEMO_DURATION_S,
-    )
-    log.info("demo simulator finished: %s", stats)
+async def demo_workforce(db: Database, now: datetime | None = None) -> Workforce:
+    """The demo's workforce, starting :data:`HISTORY_DAYS` ago when the organization has no
+    sessions yet, else now (a restart: its history is stored already)."""
+    moment = now or datetime.now(UTC)
+    async with db.read() as conn:
+        org = await OrganizationRepository().get(conn, DEMO_ORG)
+        sessions = (
+            await conn.execute(
+                select(func.count()).select_from(_sessions).where(_sessions.c.org_id == DEMO_ORG)
+            )
+        ).scalar_one()
+    anchor = org.created_at if org is not None else moment
+    start = moment if sessions else moment - timedelta(days=HISTORY_DAYS)
+    people: list[Person] = demo_people(DEMO_EMPLOYEES, anchor)
+    return Workforce(people, start=start, anchor=anchor, seed=secrets.randbits(32))
+
+
+async def run_simulator(base_url: str, db: Database, issuer: BuiltinIssuer) -> None:
+    """Post the demo workforce's traffic (history first) until cancelled.
+
+    A failure is logged, not raised: the demo's server keeps serving without it.
+    """
+    try:
+        workforce = await demo_workforce(db)
+        tokens = {
+            p.device_id: issuer.issue(p.device_id, DEMO_ORG, "Agent", DEVICE_TOKEN_TTL_S)
+            for p in workforce.people
+        }
+        stats = await simulate_workforce(
+            base_url, tokens, org=DEMO_ORG, workforce=workforce, duration=DEMO_DURATION_S
+        )
+    except Exception:
+        log.exception("demo simulator failed")
+        return
+    log.info("demo simulator finished: %s", stats.as_dict())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from aiusage.api import exports as exports_api
 from aiusage.api.agent_events import IngestionService
 from aiusage.api.app import ApiServices, create_api
 from aiusage.api.auth_routes import ISSUER_STATE_KEY, LOGIN_STATE_KEY
+from aiusage.auth.access_policy import AccessPolicy
 from aiusage.auth.issuer import BuiltinIssuer
 from aiusage.auth.jwks import JwksKeySource
 from aiusage.auth.keys import StaticKeySource
@@ -56,6 +58,7 @@ from aiusage.observability import (
     install_metrics,
     limit_org_connections,
 )
+from aiusage.observability.limits import ORG_LIMIT_TEXT, org_tenant, tenant_connection_cap
 from aiusage.realtime.access import make_authenticate
 from aiusage.realtime.hub import make_analytics_hub
 from aiusage.realtime.publisher import EventPublisher
@@ -73,6 +76,7 @@ from hubserver import (
     MappedHub,
     map_hub,
 )
+from hubserver.server.runner import serve_until_stopped
 
 log = logging.getLogger("aiusage.platform")
 
@@ -177,6 +181,8 @@ class Platform:
         issuer = BuiltinIssuer.load_or_create(settings.data_dir)
         verifier = build_verifier(settings, issuer)
         access = StoreAccess(db)
+        # One access decision (and one cache) for REST and the hub (docs/security.md).
+        policy = AccessPolicy(access, require_user_record=not settings.allow_unknown_users)
         dashboard = DashboardService(db, clock=clock)
         # Operator limits (issue 10, docs/deploy.md "Limits"): per process, per organization,
         # message size and the slow-consumer buffer.
@@ -188,12 +194,22 @@ class Platform:
             hub_options=HubOptions(
                 maximum_receive_message_size=settings.max_message_bytes,
                 max_outgoing_buffer=settings.max_outgoing_buffer,
+                max_receive_messages_per_second=settings.hub_max_messages_per_s or None,
+                max_receive_messages_burst=settings.hub_max_messages_burst,
+                max_receive_bytes_per_second=settings.hub_max_bytes_per_s or None,
             ),
             connection_options=ConnectionOptions(
                 allowed_origins=settings.cors_origins,
                 max_connections=settings.max_connections,
+                tenant_of=org_tenant,
+                max_tenant_connections=tenant_connection_cap(
+                    settings.max_connections, settings.max_org_connections, settings.max_org_share
+                ),
+                tenant_limit_text=ORG_LIMIT_TEXT,
             ),
-            authenticate=guard_authenticate(make_authenticate(verifier, access), org_tracker),
+            authenticate=guard_authenticate(
+                make_authenticate(verifier, access, policy=policy), org_tracker
+            ),
         )
         publisher = EventPublisher(hub.hub_context)
         staleness = DashboardStaleness()
@@ -243,6 +259,7 @@ class Platform:
                 max_body_bytes=settings.max_body_bytes,
                 cors_origins=settings.cors_origins,
                 web_dir=settings.web_dir or _default_web_dir(),
+                access_policy=policy,
             )
         )
         metrics = MetricsCollector(
@@ -266,6 +283,7 @@ class Platform:
             reuse_port=settings.workers > 1,
             trusted_proxies=settings.trusted_proxies,
             access_log=settings.access_log,
+            body_timeout=settings.http_body_timeout_s,
         )
         revalidator = AccessRevalidator(hub.handler, access)
         return cls(
@@ -340,25 +358,10 @@ class Platform:
         self._started = False
 
     async def serve(self, on_started: Callable[[Platform], Any] | None = None) -> None:
-        """Start, call ``on_started``, run until SIGINT/SIGTERM, then stop gracefully."""
-        import signal
-
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-        try:
-            await self.start()
-            if on_started is not None:
-                result = on_started(self)
-                if asyncio.iscoroutine(result):
-                    await result
-            await stop.wait()
-            log.info("shutting down")
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            await self.stop()
+        """Start, call ``on_started``, run until SIGINT/SIGTERM, then stop gracefully (the
+        engine's runner, :func:`hubserver.server.runner.serve_until_stopped`)."""
+        await serve_until_stopped(
+            self.start,
+            self.stop,
+            on_started=None if on_started is None else functools.partial(on_started, self),
+        )

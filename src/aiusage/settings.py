@@ -64,6 +64,14 @@ class Settings:
         max_message_bytes: Largest incoming hub message (signalr-protocol.md §3.8).
         max_outgoing_buffer: Unsent bytes per connection before it is dropped as a slow
             consumer (it reconnects and resyncs).
+        max_org_share: Largest share of ``max_connections`` one organization may hold,
+            negotiated-but-unconnected connections included (1.0 = no share limit).
+        http_body_timeout_s: Seconds a request body may take to arrive; then 408 and close
+            (0 = no limit).
+        hub_max_messages_per_s: Hub messages per second one connection may send on average;
+            over budget it is closed with an error (0 = unlimited).
+        hub_max_messages_burst: Hub messages one connection may send at once.
+        hub_max_bytes_per_s: Hub bytes per second one connection may send (0 = unlimited).
         log_format: ``text`` or ``json`` (one JSON object per line, tokens redacted).
         metrics_top_orgs: Organizations listed individually in ``/metrics``.
     """
@@ -97,8 +105,17 @@ class Settings:
     max_org_connections: int | None = None
     max_message_bytes: int = 32 * 1024
     max_outgoing_buffer: int = 4 * 1024 * 1024
+    # Limits one tenant or client cannot use against the others (docs/deploy.md "Limits").
+    max_org_share: float = 0.5
+    http_body_timeout_s: float = 30.0
+    hub_max_messages_per_s: float = 100.0
+    hub_max_messages_burst: int = 200
+    hub_max_bytes_per_s: int = 1024 * 1024
     log_format: str = "text"
     metrics_top_orgs: int = 20
+    # Identity and access (docs/security.md): trust tokens whose subject the store does not
+    # know (development and load tests only: a deleted user's tokens then work until expiry).
+    allow_unknown_users: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -179,9 +196,16 @@ class Settings:
         number("AIUSAGE_MAX_ORG_CONNECTIONS", "max_org_connections", int)
         number("AIUSAGE_MAX_MESSAGE_BYTES", "max_message_bytes", int)
         number("AIUSAGE_MAX_OUTGOING_BUFFER", "max_outgoing_buffer", int)
+        number("AIUSAGE_MAX_ORG_SHARE", "max_org_share", float)
+        number("AIUSAGE_HTTP_BODY_TIMEOUT", "http_body_timeout_s", float)
+        number("AIUSAGE_HUB_MAX_MESSAGES_PER_S", "hub_max_messages_per_s", float)
+        number("AIUSAGE_HUB_MAX_MESSAGES_BURST", "hub_max_messages_burst", int)
+        number("AIUSAGE_HUB_MAX_BYTES_PER_S", "hub_max_bytes_per_s", int)
         if env.get("AIUSAGE_LOG_FORMAT"):
             kw["log_format"] = env["AIUSAGE_LOG_FORMAT"].strip().lower()
         number("AIUSAGE_METRICS_TOP_ORGS", "metrics_top_orgs", int)
+        if env.get("AIUSAGE_ALLOW_UNKNOWN_USERS"):
+            kw["allow_unknown_users"] = env["AIUSAGE_ALLOW_UNKNOWN_USERS"].lower() in _TRUE
         settings = cls(**kw)
         settings.validate()
         return settings
@@ -211,6 +235,13 @@ class Settings:
             raise ConfigurationError("max_message_bytes must be at least 1024")
         if self.max_outgoing_buffer < 64 * 1024:
             raise ConfigurationError("max_outgoing_buffer must be at least 65536")
+        if not 0.0 < self.max_org_share <= 1.0:
+            raise ConfigurationError("max_org_share must be in (0, 1]")
+        for name in ("http_body_timeout_s", "hub_max_messages_per_s", "hub_max_bytes_per_s"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{name} must not be negative (0 = unlimited)")
+        if self.hub_max_messages_burst < 1:
+            raise ConfigurationError("hub_max_messages_burst must be at least 1")
         if self.log_format not in ("text", "json"):
             raise ConfigurationError("log_format must be 'text' or 'json'")
         if self.metrics_top_orgs < 0:

@@ -60,7 +60,8 @@ def map_hub(
     """Mount ``hub_cls`` at ``path``.
 
     Args:
-        path: Base URL path, e.g. ``/hubs/analytics``.
+        path: Base URL path, e.g. ``/hubs/analytics``; requests match it ignoring case,
+            as ASP.NET routing does.
         hub_cls: The :class:`Hub` subclass.
         lifetime: Backplane; an :class:`InMemoryLifetimeManager` by default.
         hub_options: Hub-layer options.

@@ -7,7 +7,6 @@
     │   ├── HandshakeError       bad or unsupported handshake request
     │   └── MessageTooLargeError incoming message over ``maximum_receive_message_size``
     ├── HubError                 raised by hub code; its message IS shown to the client
-    ├── HubInvocationError       argument binding / unknown method (sanitised text to the client)
     ├── TransportError           the transport failed or was closed
     ├── AuthenticationFailed     authentication hook refused a request (carries HTTP status)
     └── BackplaneError           the backplane (e.g. Redis) is unreachable or misbehaves
@@ -41,10 +40,6 @@ class HubError(HubServerError):
 
     The equivalent of ASP.NET Core's ``HubException``.
     """
-
-
-class HubInvocationError(HubServerError):
-    """A hub method could not be bound or invoked (unknown method, bad arguments)."""
 
 
 class TransportError(HubServerError):

@@ -114,6 +114,8 @@ class Stack:
                 "AIUSAGE_SHUTDOWN_GRACE": str(SHUTDOWN_GRACE_S),
                 "AIUSAGE_LOG_FORMAT": "json",
                 "AIUSAGE_DASHBOARD_INTERVAL": "0.5",
+                # Tokens are minted for subjects never created in the store.
+                "AIUSAGE_ALLOW_UNKNOWN_USERS": "true",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -166,7 +166,7 @@ async def test_the_canary_repairs_a_deaf_subscription(own_redis, managers) -> No
 
     # Make m1's subscription deaf behind redis-py's back: the connection stays open, the
     # listener keeps reading, but Redis no longer routes anything to it.
-    await m1._pubsub.connection.send_command("UNSUBSCRIBE")
+    await m1.bus._pubsub.connection.send_command("UNSUBSCRIBE")
     await asyncio.sleep(0.05)
     await m2.send_all("Lost", [])
     await asyncio.sleep(0.1)
@@ -181,7 +181,7 @@ async def test_the_canary_repairs_a_deaf_subscription(own_redis, managers) -> No
 
 async def test_the_periodic_canary_repairs_without_being_asked(own_redis, managers) -> None:
     m = await managers(own_redis.url, "deaf2-", canary_interval=0.1, canary_timeout=0.2)
-    await m._pubsub.connection.send_command("UNSUBSCRIBE")
+    await m.bus._pubsub.connection.send_command("UNSUBSCRIBE")
     await eventually(lambda: m.stats()["canary_repairs"] >= 1, within=5)
     await eventually(m.is_healthy, within=5)
 

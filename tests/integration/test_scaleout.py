@@ -154,10 +154,13 @@ async def test_sends_from_a_publisher_reach_exactly_the_targeted_clients_on_ever
         c = hub.clients
         await c.all.send("Probe", {"tag": "all"})
         await c.group("org:orgA").send("Probe", {"tag": "groupA"})
-        await c.groups(["org:orgB", f"user:{users['ua2']}"]).send("Probe", {"tag": "groups"})
+        # User groups and user ids are tenant-scoped: "user:{org}:{id}", "{org}:{id}".
+        await c.groups(["org:orgB", f"user:orgA:{users['ua2']}"]).send("Probe", {"tag": "groups"})
         await c.group_except("org:orgA", [ids["a3"]]).send("Probe", {"tag": "groupExcept"})
-        await c.user(users["ua1"]).send("Probe", {"tag": "user"})
-        await c.users([users["ua2"], users["ub2"]]).send("Probe", {"tag": "users"})
+        await c.user(f"orgA:{users['ua1']}").send("Probe", {"tag": "user"})
+        await c.users([f"orgA:{users['ua2']}", f"orgB:{users['ub2']}"]).send(
+            "Probe", {"tag": "users"}
+        )
         await c.all_except([ids["a2"], ids["b1"]]).send("Probe", {"tag": "allExcept"})
         await c.client(ids["b2"]).send("Probe", {"tag": "client"})
         await c.clients([ids["a1"], ids["a3"]]).send("Probe", {"tag": "clients"})
@@ -387,7 +390,7 @@ async def test_cross_server_delivery_from_a_server_and_a_worker_stays_under_50ms
             await hub.clients.group("org:orgL").send(
                 "Probe", {"tag": "wg", "seq": seq, "t0": time.time() * 1000}
             )
-            await hub.clients.user(target_user).send(
+            await hub.clients.user(f"orgL:{target_user}").send(
                 "Probe", {"tag": "wu", "seq": seq, "t0": time.time() * 1000}
             )
             await asyncio.sleep(0.004)
@@ -480,7 +483,7 @@ def test_stopping_redis_keeps_servers_serving_locally_and_delivery_resumes_after
         # Local clients are still served: hub calls, local broadcasts, a new connection, and
         # agent ingestion (stored; pushed to the local dashboards).
         assert broadcast("c0", "during", 1) == ["c0"]
-        node.connect("c1b", url1, deployment.token("u2", "orgA", "Manager"))
+        node.connect("c1b", url1, deployment.token("u2", "orgA", "Admin"))  # broadcasts later
         assert broadcast("c1", "during1", 2) == ["c1", "c1b"]
         _post_events(
             s0,

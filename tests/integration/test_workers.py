@@ -120,7 +120,7 @@ async def test_two_processes_on_one_port_both_accept_and_deliver_each_others_mes
             (
                 f"w{i}",
                 f"{server.hub_url}?organizationId=orgA",
-                deployment.token(f"user{i}", "orgA", "Manager"),
+                deployment.token(f"user{i}", "orgA", "Admin"),  # w0 broadcasts
             )
             for i in range(n)
         ],
@@ -355,7 +355,7 @@ def test_sse_and_long_polling_work_through_an_affinity_proxy_over_per_process_po
         }
         clients.connect_many(
             [
-                (name, url, deployment.token(f"u-{name}", "orgA", "Manager"))
+                (name, url, deployment.token(f"u-{name}", "orgA", "Admin"))  # all broadcast
                 for name, (url, _, _) in layout.items()
             ],
             transport=lambda n: layout[n][1],

@@ -1,6 +1,7 @@
 import pytest
 
 from aiusage.auth.issuer import BuiltinIssuer
+from tests.aiusage.api.p2b_support import platform  # noqa: F401  (fixture: REST platform per backend)
 from tests.security.kit import HubWorld
 
 

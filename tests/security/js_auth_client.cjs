@@ -32,13 +32,13 @@ async function main() {
     out.snapshotError = e.message;
   }
   try {
-    await conn.invoke("BroadcastDashboardUpdate", cfg.foreignOrg, { from: "js", foreign: true });
+    await conn.invoke("BroadcastDashboardUpdate", cfg.foreignOrg, { tag: "js-foreign" });
     out.crossOrg = "accepted";
   } catch (e) {
     out.crossOrg = e.message;
   }
   try {
-    await conn.invoke("BroadcastDashboardUpdate", cfg.ownOrg, { from: "js" });
+    await conn.invoke("BroadcastDashboardUpdate", cfg.ownOrg, { tag: "js" });
   } catch (e) {
     out.ownError = e.message;
   }

@@ -131,15 +131,15 @@ async def test_groups_joined_on_connect_follow_the_role(world):
     root = await world.connect(world.token("root", "platform", "SuperAdmin"))
     for group in (
         org_group("acme"),
-        user_group("ann"),
-        user_group("max"),
+        user_group("acme", "ann"),
+        user_group("acme", "max"),
         ADMIN_GROUP,
         SUPERADMIN_GROUP,
         org_group("platform"),
     ):
         await publish(world, group)
-    assert got(admin) == [{"group": g} for g in ("org:acme", "user:ann", "admin")]
-    assert got(manager) == [{"group": g} for g in ("org:acme", "user:max")]
+    assert got(admin) == [{"group": g} for g in ("org:acme", "user:acme:ann", "admin")]
+    assert got(manager) == [{"group": g} for g in ("org:acme", "user:acme:max")]
     assert got(root) == [{"group": g} for g in ("superadmin", "org:platform")]
 
 
@@ -203,8 +203,8 @@ async def test_cross_org_broadcast_is_forbidden_and_reaches_nobody(world):
 
 
 async def test_own_org_broadcast_reaches_the_org_only(world):
-    sender = await world.connect(world.token("ann", "acme", "Manager"))
-    colleague = await world.connect(world.token("max", "acme", "Admin"))
+    sender = await world.connect(world.token("ann", "acme", "Admin"))
+    colleague = await world.connect(world.token("max", "acme", "Manager"))
     other = await world.connect(world.token("gus", "globex", "Admin"))
     assert (
         await sender.invoke("BroadcastDashboardUpdate", "acme", {"activeSessions": 3})
@@ -221,9 +221,10 @@ async def test_own_org_broadcast_reaches_the_org_only(world):
 async def test_super_admin_may_broadcast_to_any_org(world):
     root = await world.connect(world.token("root", "platform", "SuperAdmin"))
     victim = await world.connect(world.token("gus", "globex", "Admin"))
-    assert (await root.invoke("BroadcastDashboardUpdate", "globex", {"x": 1})).error is None
+    update = {"activeSessions": 1}
+    assert (await root.invoke("BroadcastDashboardUpdate", "globex", update)).error is None
     await settle()
-    assert got(victim, "DashboardUpdate") == [{"x": 1}] and got(root, "DashboardUpdate") == []
+    assert got(victim, "DashboardUpdate") == [update] and got(root, "DashboardUpdate") == []
 
 
 @pytest.mark.parametrize(
@@ -246,9 +247,9 @@ async def test_no_method_reaches_another_tenants_group(world, method, args):
     completion = await attacker.invoke(method, *args)
     assert completion.error is not None
     await publish(world, org_group("globex"))
-    await publish(world, user_group("gus"))
+    await publish(world, user_group("globex", "gus"))
     assert got(attacker) == [] and got(attacker, "DashboardUpdate") == []
-    assert got(victim) == [{"group": "org:globex"}, {"group": "user:gus"}]
+    assert got(victim) == [{"group": "org:globex"}, {"group": "user:globex:gus"}]
     assert got(victim, "DashboardUpdate") == []
 
 

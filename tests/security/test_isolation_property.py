@@ -45,6 +45,11 @@ actions_st = st.lists(
 )
 
 
+MANAGER_REFUSED = (
+    "HubException: Forbidden: only Admin and SuperAdmin may broadcast dashboard updates"
+)
+
+
 async def scenario(users, actions):
     world = HubWorld(BuiltinIssuer(signing_key()))
     for org in ORGS:
@@ -84,9 +89,10 @@ async def scenario(users, actions):
         elif action[0] == "user":
             if action[1] >= len(clients):
                 continue
-            sub = clients[action[1]][0]
+            sub, home = clients[action[1]][0], clients[action[1]][1]
             payload = {"userId": sub, "seq": seq}
-            await world.handler.hub_context.clients.group(user_group(sub)).send("Event", payload)
+            group = user_group(home, sub)
+            await world.handler.hub_context.clients.group(group).send("Event", payload)
             expected[action[1]].append(("Event", payload))
         else:
             _, idx, target = action
@@ -95,13 +101,15 @@ async def scenario(users, actions):
             _sub, home, role, sender = clients[idx]
             payload = {"organizationId": target, "seq": seq}
             completion = await sender.invoke("BroadcastDashboardUpdate", target, payload)
-            if role == "SuperAdmin" or target == home:
+            if role == "SuperAdmin" or (role == "Admin" and target == home):
                 assert completion.error is None
                 for k in range(len(clients)):
                     if target in allowed[k]:
                         expected[k].append(("DashboardUpdate", payload))
-            else:
+            elif target != home:
                 assert completion.error.endswith("HubException: Forbidden")
+            else:  # a Manager may not broadcast, even to their own organization
+                assert completion.error.endswith(MANAGER_REFUSED)
         await settle()
 
     for k, (sub, _home, _role, client) in enumerate(clients):

@@ -102,7 +102,7 @@ async def setup(idp, keys):
 async def test_a_known_kid_connects(setup):
     idp, source, hook, _ = setup
     principal = await hook(HubWorld.request(idp.token("k1")))
-    assert principal.user_id == "u1" and idp.requests == 1
+    assert principal.user_id == "acme:u1" and idp.requests == 1
 
 
 async def test_an_unknown_kid_is_401_and_refetches_at_most_once_per_interval(setup, keys):
@@ -122,7 +122,7 @@ async def test_a_rotated_key_is_picked_up_by_the_refetch(setup, keys):
     idp.keys["k2"] = keys[1]
     mono.advance(30)
     principal = await hook(HubWorld.request(idp.token("k2")))
-    assert principal.user_id == "u1" and idp.requests == 2
+    assert principal.user_id == "acme:u1" and idp.requests == 2
 
 
 async def test_a_kid_that_names_a_real_key_but_is_signed_by_another_is_401(setup, keys):

@@ -164,7 +164,7 @@ async def test_official_js_client_with_a_cli_token(server, transport, caplog):
         "An unexpected error occurred invoking 'BroadcastDashboardUpdate' on the server. "
         "HubException: Forbidden"
     )
-    assert ok["received"] == [{"from": "js"}]
+    assert ok["received"] == [{"tag": "js"}]
 
     refused = {
         "Unauthorized: Status code '401'": dict(token="not-a-token"),

@@ -239,6 +239,9 @@ class Deployment:
             AIUSAGE_SHUTDOWN_GRACE="2",
             AIUSAGE_ACCESS_LOG="false",
             AIUSAGE_LOG_LEVEL="INFO",
+            # These deployments mint operator tokens for subjects they never create in the
+            # store; tests/security/ runs the default (unknown users refused).
+            AIUSAGE_ALLOW_UNKNOWN_USERS="true",
             PYTHONUNBUFFERED="1",
         )
         for key in (

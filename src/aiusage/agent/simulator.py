@@ -1,13 +1,20 @@
-"""A load of realistic agent traffic, posted through the real ingestion API.
+"""Simulated agent traffic, posted through the real ingestion API.
 
-Used by ``aiusage agent simulate`` and in process by ``aiusage serve --demo``: simulated users
-start sessions, use AI tools (mostly approved ones, occasionally an unapproved one) and end
-their sessions; the events go in batches to ``POST /api/agent/events`` with an Agent token,
-exactly as desktop agents send them (so dashboards, alerts and exports see real data).
+Two drivers post batches to ``POST /api/agent/events`` with Agent tokens, exactly as desktop
+agents send them (so dashboards, alerts and exports see real data):
 
-:class:`TrafficModel` decides *what* happens (pure, seeded, driven by the caller's clock);
-:func:`simulate` decides *when* and posts (bounded by ``duration``; the clock and the sleep are
-injectable so tests run without waiting).
+* :func:`simulate` (``aiusage agent simulate``): a load at a chosen event rate.
+  :class:`TrafficModel` decides *what* happens (pure, seeded, driven by the caller's clock):
+  users start sessions, use AI tools (mostly approved ones, occasionally an unapproved one) and
+  end their sessions.
+  Detections stay physically possible at any rate: one ends at its ``occurredAt``, starts no
+  earlier than its session and than the previous use of the same tool in that session.
+* :func:`simulate_workforce` (``aiusage serve --demo``): the people of a
+  :class:`~aiusage.agent.workforce.Workforce` at their real pace, each device with its own token;
+  its history is posted first, then events as they happen.
+
+Both are bounded by ``duration``; clocks and the sleep are injectable so tests run without
+waiting.
 """
 
 from __future__ import annotations
@@ -17,13 +24,15 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
+
+from aiusage.agent.workforce import Workforce
 
 log = logging.getLogger("aiusage.agent.simulator")
 
@@ -34,10 +43,30 @@ UNAPPROVED_TOOLS: Final = ("DeepSeek", "Perplexity", "Character.AI")
 _WEIGHTS: Final = (35, 30, 20, 10, 5)
 MAX_BATCH: Final = 500
 """Largest batch posted (the API accepts 1,000)."""
+CATCH_UP_STEP: Final = timedelta(hours=24)
+"""Slice of history a workforce generates and posts at a time."""
+HISTORY_POSTED: Final = "simulated history posted"
+"""Start of the log line telling that a workforce's history is in (scripts wait for it)."""
+CATCH_UP_PAUSE: Final = 0.5
+"""Seconds between two slices of history, so that the server receiving them (the demo's own)
+keeps answering its users while the history loads."""
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def union_seconds(intervals: Sequence[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by at least one of ``intervals`` (start, end)."""
+    total, reach = 0.0, None
+    for start, end in sorted(intervals):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
 
 
 @dataclass(slots=True)
@@ -47,7 +76,10 @@ class _Session:
     tool: str
     started: datetime
     planned_s: float
-    ai_s: float = 0.0
+    uses: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """Reported tool uses (start, end), for the session's AI time."""
+    tool_free: dict[str, datetime] = field(default_factory=dict)
+    """Per tool, when its last reported use ended (a tool is not used twice at once)."""
 
 
 @dataclass(slots=True)
@@ -148,8 +180,11 @@ class TrafficModel:
             tool = session.tool
         else:
             tool = self._rng.choices(APPROVED_TOOLS, _WEIGHTS)[0]
-        seconds = round(self._rng.uniform(2.0, 90.0), 1)
-        session.ai_s += seconds
+        # A use ends now and cannot begin before the session or the previous use of the tool.
+        since = max(session.started, session.tool_free.get(tool, session.started))
+        seconds = min(round(self._rng.uniform(2.0, 90.0), 1), (now - since).total_seconds())
+        session.tool_free[tool] = now
+        session.uses.append((now - timedelta(seconds=seconds), now))
         return self._event(
             "AIDetected",
             session.user_id,
@@ -169,8 +204,8 @@ class TrafficModel:
             sessionId=session.session_id,
             endTime=_iso(now),
             duration=duration,
-            # The agent measures AI time inside the session; it cannot exceed the session.
-            aiUsageTime=round(min(session.ai_s, duration), 3),
+            # AI time is the union of the uses (two tools at once count once).
+            aiUsageTime=round(min(union_seconds(session.uses), duration), 3),
         )
 
 
@@ -275,14 +310,92 @@ async def simulate(
     return stats
 
 
+async def simulate_workforce(
+    base_url: str,
+    tokens: Mapping[str, str],
+    *,
+    org: str,
+    workforce: Workforce,
+    duration: float,
+    interval: float = 2.0,
+    heartbeat: float = 300.0,
+    client: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    stop: asyncio.Event | None = None,
+) -> SimulationStats:
+    """Post the events of ``workforce`` as they happen, for ``duration`` seconds.
+
+    The first round posts everything from ``workforce.start`` to now (the history); then every
+    ``interval`` seconds what happened since. Each device posts with its own token; a device
+    whose person still works checks in at least every ``heartbeat`` seconds (an empty batch, as
+    a running agent with nothing to report), so it is not reported silent between sessions.
+    Open sessions are left open at the end: the agents did not stop, the simulation did.
+
+    Args:
+        tokens: Agent token per device id (:attr:`Person.device_id`).
+        workforce: The simulated people and their agents.
+        client, clock, wall_clock, sleep, stop: As in :func:`simulate`.
+    """
+    if interval <= 0:
+        raise ValueError("interval must be positive")
+    stats = SimulationStats()
+    own = client is None
+    http = client or httpx.AsyncClient(base_url=base_url, timeout=60.0)
+    url = base_url.rstrip("/") + "/api/agent/events"
+    device_of = {p.user_id: p.device_id for p in workforce.people}
+    # A lapsed person's device stopped reporting with them.
+    alive = {p.device_id for p in workforce.people if p.habit != "lapsed"} & set(tokens)
+    last_post: dict[str, float] = {}
+    reached = workforce.start
+    caught_up = False
+    started = clock()
+    try:
+        for _ in range(int(duration / interval) + 2):  # bounded by the duration
+            elapsed = clock() - started
+            if elapsed >= duration or (stop is not None and stop.is_set()):
+                break
+            now = wall_clock()
+            # The history is generated and posted a slice at a time, with pauses: at once, it
+            # would hold the event loop of the demo's own server for a minute.
+            while reached < now:  # bounded: one slice per CATCH_UP_STEP of history
+                reached = min(now, reached + CATCH_UP_STEP)
+                by_device: dict[str, list[dict[str, Any]]] = {}
+                for event in workforce.advance(reached):
+                    by_device.setdefault(device_of[str(event["userId"])], []).append(event)
+                for device in sorted(set(by_device) | alive):
+                    events = by_device.get(device, [])
+                    due = clock() - last_post.get(device, -heartbeat) >= heartbeat
+                    if device in tokens and (events or due):
+                        headers = {
+                            "Authorization": f"Bearer {tokens[device]}",
+                            "X-Organization-Id": org,
+                        }
+                        await _post(http, url, headers, events, stats, allow_empty=True)
+                        last_post[device] = clock()
+                if reached < now:
+                    await sleep(CATCH_UP_PAUSE)
+            if not caught_up:
+                caught_up = True
+                log.info("%s up to %s: %d events", HISTORY_POSTED, _iso(now), stats.events_sent)
+            await sleep(max(0.0, interval - (clock() - started - elapsed)))
+    finally:
+        if own:
+            await http.aclose()
+    return stats
+
+
 async def _post(
     http: httpx.AsyncClient,
     url: str,
     headers: dict[str, str],
     events: Sequence[dict[str, Any]],
     stats: SimulationStats,
+    *,
+    allow_empty: bool = False,
 ) -> None:
-    for i in range(0, len(events), MAX_BATCH):
+    for i in range(0, max(len(events), 1 if allow_empty else 0), MAX_BATCH):
         chunk = list(events[i : i + MAX_BATCH])
         stats.batches += 1
         stats.events_sent += len(chunk)
@@ -310,4 +423,6 @@ __all__ = [
     "TrafficModel",
     "mint_agent_token",
     "simulate",
+    "simulate_workforce",
+    "union_seconds",
 ]

@@ -49,7 +49,8 @@ class AlertPublisher(Protocol):
     async def alert(
         self, org_id: str, payload: Mapping[str, Any], user_id: str | None = None
     ) -> None:
-        """Send Alert ``payload`` to ``user:{user_id}`` when given, else to ``org:{org_id}``."""
+        """Send Alert ``payload`` to ``user:{org_id}:{user_id}`` when given, else to
+        ``org:{org_id}``."""
         ...
 
 

@@ -5,7 +5,9 @@ Contract:
 * ``Authorization: Bearer`` with role ``Agent``; the organization is the token's ``org`` and
   the device is its ``sub`` (a revoked device gets 401).
 * Body ``{"events": [...]}``, at most ``max_batch_events`` (1,000) events and
-  ``max_body_bytes``; a bigger body is refused with 413 before it is read completely.
+  ``max_body_bytes``; a bigger body is refused with 413 before it is read completely. A body
+  that is not UTF-8 JSON, or nests arrays/objects deeper than
+  :data:`~aiusage.api.input_guard.MAX_JSON_DEPTH`, is refused with 400 before it is decoded.
 * **All-or-nothing**: if any event is invalid the whole batch is refused with 422
   ``{"detail": [{"index", "eventId", "errors": [...]}]}`` and nothing is applied.
 * Idempotent on ``eventId`` within the organization: 200 ``{"accepted", "duplicates"}``.
@@ -17,7 +19,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from aiusage.api.input_guard import JsonInputError, decode_json
 from aiusage.auth.deps import require_principal
 from aiusage.auth.principal import AGENT, UserPrincipal
 from aiusage.domain.events import BatchInvalid, parse_batch
@@ -36,6 +38,9 @@ from aiusage.realtime.publisher import EventPublisher
 from aiusage.store.ingest import Ingestor, IngestResult
 
 log = logging.getLogger("aiusage.api.ingest")
+
+INGEST_PATH = "/api/agent/events"
+"""The route; it decodes its own body (see :class:`aiusage.api.input_guard.JsonBodyGuard`)."""
 
 INGESTION_STATE_KEY = "ingestion_service"
 """Attribute of ``app.state`` holding the :class:`IngestionService`."""
@@ -191,7 +196,7 @@ class ErrorBody(BaseModel):
 _TS = {"type": "string", "format": "date-time", "description": "ISO-8601 with a time zone"}
 _ID = {"type": "string", "pattern": "^[!-~]{1,64}$", "description": "printable ASCII, no spaces"}
 _TOOL = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00-\\x20\\x7f]"}
-_SECONDS = {"type": "number", "minimum": 0, "maximum": 604800, "description": "seconds"}
+_SECONDS = {"type": "number", "minimum": 0, "maximum": 86400, "description": "seconds"}
 _COMMON = {"eventId": _ID, "occurredAt": _TS, "userId": _ID}
 
 
@@ -273,10 +278,13 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 @router.post(
-    "/api/agent/events",
+    INGEST_PATH,
     response_model=IngestResponse,
     responses={
-        400: {"model": ErrorBody, "description": "body is not JSON"},
+        400: {
+            "model": ErrorBody,
+            "description": "body is not UTF-8 JSON, or nested deeper than 32 levels",
+        },
         401: {"model": ErrorBody, "description": "missing, invalid or revoked agent token"},
         403: {"model": ErrorBody, "description": "not an Agent token, or organization refused"},
         413: {"model": ErrorBody, "description": "body too large"},
@@ -295,9 +303,11 @@ async def post_agent_events(
 ) -> IngestResponse | JSONResponse:
     """Ingest a batch of agent events (role Agent; the organization is the token's).
 
-    * **All-or-nothing**: every event is validated (types, lengths, ISO-8601 timestamps with a
-      time zone, non-negative durations, known types); if any is invalid nothing is applied
-      and the 422 lists each invalid event's `index`, `eventId` and `errors`.
+    * **All-or-nothing**: every event is validated (types, lengths and charsets, ISO-8601
+      timestamps with a time zone from 2000-01-01 to 24 h ahead, finite durations from 0 to
+      86,400 s, `aiUsageTime` at most `duration`, known types, no lone UTF-16 surrogates); if
+      any is invalid nothing is applied and the 422 lists each invalid event's `index`,
+      `eventId` and `errors`.
     * **Idempotent** on `eventId` within the organization: repeats (across batches or inside
       one) are counted in `duplicates` and change nothing.
     * Events are committed before the 200 and then published to `org:{orgId}`
@@ -314,9 +324,11 @@ async def post_agent_events(
     if body is None:
         return JSONResponse({"detail": f"body exceeds {limit} bytes"}, status_code=413)
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return JSONResponse({"detail": "body is not valid JSON"}, status_code=400)
+        # Not strict: strings and numbers are checked per event (a per-event 422 lets the
+        # agent drop just that event), and unknown fields are ignored, never stored.
+        payload = decode_json(body, strict=False)
+    except JsonInputError as exc:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
     try:
         result = await service.submit(principal.org, principal.sub, payload)
     except BatchInvalid as exc:

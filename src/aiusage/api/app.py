@@ -14,6 +14,8 @@ module                          endpoints
 ``aiusage.api.exports``         ``POST /api/exports``, ``GET /api/exports/{id}``...
 ``aiusage.api.alerts``          ``GET /api/alerts``, acknowledge
 ``aiusage.api.auth_routes``     ``POST /api/auth/login``, ``GET /.well-known/jwks.json``
+``aiusage.api.users``           ``GET /api/users``, ``PATCH``/``DELETE /api/users/{id}``
+``aiusage.api.organization``    ``GET``/``PATCH /api/organization``
 ==============================  =====================================================
 
 plus ``GET /healthz`` (liveness) and ``GET /readyz`` (database ping and backplane health;
@@ -40,9 +42,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from aiusage.api.agent_events import IngestionService, install_agent_events
+from aiusage.api.agent_events import INGEST_PATH, IngestionService, install_agent_events
+from aiusage.api.input_guard import JsonBodyGuard
 from aiusage.api.sessions import install_sessions
-from aiusage.auth.deps import install_verifier
+from aiusage.auth.access_policy import AccessPolicy
+from aiusage.auth.deps import install_access_policy, install_verifier
 from aiusage.auth.tokens import TokenVerifier
 from aiusage.errors import AiUsageError
 from aiusage.store.database import Database
@@ -57,6 +61,8 @@ ROUTER_MODULES = (
     "aiusage.api.dashboard",
     "aiusage.api.exports",
     "aiusage.api.alerts",
+    "aiusage.api.users",
+    "aiusage.api.organization",
 )
 """Router modules included when importable (each exposes ``router: APIRouter``)."""
 
@@ -78,6 +84,8 @@ class ApiServices:
         web_dir: Built dashboard served at ``/`` with SPA fallback (None: not served; see
             :class:`DashboardMiddleware`).
         title: OpenAPI title.
+        access_policy: The store check of every authenticated request, shared with the hub
+            (None: the token alone decides; only for tests of single routers).
     """
 
     db: Database
@@ -89,6 +97,7 @@ class ApiServices:
     cors_origins: tuple[str, ...] = ()
     web_dir: Path | None = None
     title: str = "aiusage"
+    access_policy: AccessPolicy | None = None
 
 
 API_PREFIXES = (
@@ -151,6 +160,7 @@ def create_api(services: ApiServices) -> FastAPI:
         openapi_url="/openapi.json",
     )
     install_verifier(app, services.verifier)
+    install_access_policy(app, services.access_policy)
     install_agent_events(app, services.ingestion, max_body_bytes=services.max_body_bytes)
     install_sessions(app, services.db)
     for key, value in services.state.items():
@@ -206,6 +216,8 @@ def create_api(services: ApiServices) -> FastAPI:
             raise
         app.include_router(module.router)
 
+    # Bounded, strict JSON for every /api/ body (ingestion decodes its own the same way).
+    app.add_middleware(JsonBodyGuard, skip_paths=(INGEST_PATH,))
     if services.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -70,8 +70,10 @@ class ErrorBody(BaseModel):
 async def login(body: LoginRequest, request: Request) -> LoginResponse | JSONResponse:
     """Exchange e-mail and password for a bearer token (RS256, built-in issuer).
 
-    401 ``Invalid email or password`` for every kind of failure; 429 with ``Retry-After``
-    after too many failures from one address.
+    401 ``Invalid email or password`` for every kind of failure; 429 ``Too many login
+    attempts`` with ``Retry-After`` (seconds) after 5 failures for one e-mail from one address,
+    50 from one address, or 20 for one e-mail from any addresses, within 5 minutes
+    (docs/security.md "Login").
     """
     service = getattr(request.app.state, LOGIN_STATE_KEY, None)
     if not isinstance(service, LoginService):

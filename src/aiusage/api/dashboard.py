@@ -1,6 +1,6 @@
 """``GET /api/dashboard``: the dashboard snapshot (same structure as DashboardUpdate).
 
-Initial load of the dashboard and its fallback while the hub is unreachable (issue 5). Roles
+Initial load of the dashboard and its fallback while the hub is unreachable. Roles
 Admin, Manager, SuperAdmin; SuperAdmin may pick another organization with ``organizationId``
 (or ``X-Organization-Id``), everyone else gets 403 for a foreign one.
 """
@@ -43,7 +43,10 @@ def dashboard_service(request: Request) -> DashboardService:
     summary="Dashboard KPIs and trends (same payload as the DashboardUpdate hub event)",
     responses={
         403: {"description": "Role or organization not allowed"},
-        422: {"model": ErrorBody, "description": "Bad or non-hour-aligned time zone"},
+        422: {
+            "model": ErrorBody,
+            "description": "Bad or non-hour-aligned time zone, or unknown period",
+        },
     },
 )
 async def get_dashboard(
@@ -54,6 +57,12 @@ async def get_dashboard(
         description="IANA time zone for 'today' and the daily trend (default UTC); its "
         "midnight must be a whole UTC hour",
     ),
+    period: str | None = Query(
+        None,
+        max_length=8,
+        description="Period of the *Period KPIs, usageByTool, usageByUser and the daily "
+        "trend: 7d, 30d (default) or 90d",
+    ),
     organizationId: str | None = Query(
         None, max_length=64, description="SuperAdmin only: organization to show"
     ),
@@ -61,7 +70,7 @@ async def get_dashboard(
 ) -> dict[str, Any]:
     """``{"metrics": {...}, "trends": {"hourly": [...], "daily": [...]}}`` (docs/metrics.md)."""
     del organizationId  # resolved by require_tenant (header or query)
-    return await dashboard_service(request).snapshot(scope.org_id, tz=tz)
+    return await dashboard_service(request).snapshot(scope.org_id, tz=tz, period=period)
 
 
 __all__ = ["STATE_KEY", "ErrorBody", "dashboard_service", "router"]

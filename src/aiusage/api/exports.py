@@ -1,11 +1,13 @@
-"""Export endpoints (issue 5 "Exports").
+"""Export endpoints (docs/metrics.md §9 "Exports").
 
-* ``POST /api/exports {from, to, format: csv|jsonl}`` -> 202 with the job; the job runs in the
-  background and ends with ExportCompleted ``{jobId, downloadUrl}`` to ``user:{userId}``.
+* ``POST /api/exports {from, to, format: csv|jsonl, kind: events|people}`` -> 202 with the job;
+  the job runs in the background and ends with ExportCompleted ``{jobId, downloadUrl}`` to
+  ``user:{userId}``. ``events`` (default): raw session and detection rows; ``people``: one row
+  per person with the dashboard's figures (docs/metrics.md "Exports").
 * ``GET /api/exports``: the caller's own jobs, newest first (``limit`` 1-200, default 50).
 * ``GET /api/exports/{id}``: the job, for its owner only (404 for anyone else).
 * Roles: Admin and SuperAdmin. Managers see the dashboard but not raw per-session data, so
-  they are refused (403) here as the dashboard hides the page (issue 7).
+  they are refused (403) here as the dashboard hides the page.
 * ``GET /api/exports/{id}/download?exp=&sig=``: the file. Needs the owner's token (Bearer or
   ``access_token``) *and* a valid unexpired signature: bad signature or another user -> 403,
   expired link -> 410 (ask ``GET /api/exports/{id}`` for a fresh one), not finished -> 409.
@@ -13,7 +15,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiusage.api.dashboard import ErrorBody
 from aiusage.auth.deps import TenantScope, require_principal, require_tenant
 from aiusage.auth.principal import ADMIN, SUPER_ADMIN, UserPrincipal
+from aiusage.domain.wire import WireTimestamp
 from aiusage.errors import ValidationError
 from aiusage.exports.service import DownloadGone, ExportService
 
@@ -36,13 +38,20 @@ STATE_KEY = "export_service"
 
 
 class ExportRequest(BaseModel):
-    """Body of ``POST /api/exports``: sessions started and detections made in [from, to)."""
+    """Body of ``POST /api/exports``: sessions started and detections made in [from, to)
+    (``kind: events``), or one row per person over [from, to) (``kind: people``)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    from_: datetime = Field(alias="from", description="Inclusive start (ISO-8601 with zone)")
-    to: datetime = Field(description="Exclusive end (ISO-8601 with zone)")
+    from_: WireTimestamp = Field(alias="from", description="Inclusive start (ISO-8601 with zone)")
+    to: WireTimestamp = Field(description="Exclusive end (ISO-8601 with zone)")
     format: Literal["csv", "jsonl"] = "csv"
+    kind: Literal["events", "people"] = Field(
+        "events",
+        description="events: one row per session started and per detection made in the "
+        "range; people: one row per person over the range (AI and session time, sessions, "
+        "detections, engaged, last activity), from and to on whole UTC hours",
+    )
 
 
 def export_service(request: Request) -> ExportService:
@@ -57,7 +66,12 @@ def export_service(request: Request) -> ExportService:
     "/api/exports",
     status_code=202,
     summary="Start an export job",
-    responses={422: {"model": ErrorBody, "description": "Bad range or format"}},
+    responses={
+        422: {
+            "model": ErrorBody,
+            "description": "Bad range, format or kind (people: bounds not whole UTC hours)",
+        }
+    },
 )
 async def create_export(
     request: Request,
@@ -66,7 +80,7 @@ async def create_export(
 ) -> JSONResponse:
     """The new job (``status: pending``); its URL is in ``Location``."""
     job = await export_service(request).create(
-        scope.org_id, scope.principal.sub, body.from_, body.to, body.format
+        scope.org_id, scope.principal.sub, body.from_, body.to, body.format, body.kind
     )
     return JSONResponse(job, status_code=202, headers={"Location": f"/api/exports/{job['id']}"})
 

@@ -6,6 +6,14 @@ routes then declare ``principal: UserPrincipal = Depends(require_principal(roles
 
 Answers follow signalr-protocol.md §1.5 / RFC 6750: no or bad token -> 401 ``Unauthorized``
 with ``WWW-Authenticate: Bearer``; valid token but the policy refuses -> 403.
+
+When the composition root installs an :class:`~aiusage.auth.access_policy.AccessPolicy`
+(:func:`install_access_policy`; ``aiusage serve`` always does), every request is also checked
+against the store, exactly as hub connects are: the user exists and is active, the store's
+role is allowed for the route, the organization exists and its subscription is
+active/trialing. Refusals are 403 with the policy's message (``Access revoked``, ``Unknown
+organization``, ``Subscription inactive: canceled``, ``Forbidden``), 503 when the store
+cannot answer (docs/security.md). Without a policy (router tests) the token alone decides.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from aiusage.auth.access_policy import AccessPolicy, AccessRefused
 from aiusage.auth.errors import UNAUTHORIZED, InvalidToken
 from aiusage.auth.http import bearer_token
 from aiusage.auth.principal import UserPrincipal
@@ -27,6 +36,9 @@ _log = logging.getLogger("aiusage.auth")
 VERIFIER_STATE_KEY = "token_verifier"
 """Attribute of ``app.state`` holding the :class:`TokenVerifier`."""
 
+POLICY_STATE_KEY = "access_policy"
+"""Attribute of ``app.state`` holding the :class:`AccessPolicy` (absent: token only)."""
+
 ORGANIZATION_HEADER = "x-organization-id"
 ORGANIZATION_QUERY = "organizationId"
 
@@ -34,6 +46,11 @@ ORGANIZATION_QUERY = "organizationId"
 def install_verifier(app: Any, verifier: TokenVerifier) -> None:
     """Make ``verifier`` available to the dependencies of ``app`` (a FastAPI/Starlette app)."""
     setattr(app.state, VERIFIER_STATE_KEY, verifier)
+
+
+def install_access_policy(app: Any, policy: AccessPolicy | None) -> None:
+    """Check every authenticated request of ``app`` against the store through ``policy``."""
+    setattr(app.state, POLICY_STATE_KEY, policy)
 
 
 def _unauthorized() -> HTTPException:
@@ -79,9 +96,34 @@ def require_principal(
         principal = await authenticate_request(request)
         if allowed is not None and not principal.has_any_role(allowed):
             raise HTTPException(403, "Forbidden")
-        return principal
+        requested = requested_organization(request.headers, request.query_params)
+        return await _decide(request, principal, allowed, requested)
 
     return dependency
+
+
+async def _decide(
+    request: Request, principal: UserPrincipal, allowed: frozenset[str] | None, target: str | None
+) -> UserPrincipal:
+    """The principal the store lets act (its role replaced by the store's), or HTTP 403/503."""
+    policy = getattr(request.app.state, POLICY_STATE_KEY, None)
+    if not isinstance(policy, AccessPolicy):
+        return principal
+    try:
+        acting, _ = await policy.decide(principal, allowed, target)
+    except AccessRefused as exc:
+        if exc.status >= 500:
+            _log.warning("access lookup failed on %s: %s", request.url.path, exc.__cause__)
+        else:
+            _log.info(
+                "refused %s of %s on %s: %s",
+                principal.sub,
+                principal.org,
+                request.url.path,
+                exc.message,
+            )
+        raise HTTPException(exc.status, exc.message) from None
+    return acting
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,21 +96,26 @@ def load_public_keys_pem(data: bytes) -> list[PublicKey]:
 class StaticKeySource:
     """A fixed set of public keys (PEM configuration, built-in issuer).
 
-    A token whose ``kid`` matches a key's RFC 7638 thumbprint is checked against that key
-    only; a token without a ``kid``, or with a ``kid`` chosen by an external issuer that we
-    cannot compute from a bare PEM key, is tried against every key (there are few).
+    Keys given as :class:`VerificationKey` with a ``kid`` are *published* under that id (the
+    built-in issuer's RFC 7638 thumbprint, a JWKS entry): when every key of the set has one, a
+    token naming any other ``kid`` is refused, as a JWKS key source refuses it. Bare PEM keys
+    have no published id (an external issuer picks its own ``kid`` values, which we cannot
+    compute from the key): a token whose ``kid`` does not match a thumbprint is then tried
+    against every key (there are few). A token without a ``kid`` is tried against every key.
     """
 
-    __slots__ = ("_by_kid", "_keys")
+    __slots__ = ("_by_kid", "_keys", "_strict_kids")
 
     def __init__(self, keys: Iterable[PublicKey | VerificationKey]) -> None:
+        given = tuple(keys)
         self._keys: tuple[VerificationKey, ...] = tuple(
             k if isinstance(k, VerificationKey) else VerificationKey(jwk_thumbprint(k), k)
-            for k in keys
+            for k in given
         )
         if not self._keys:
             raise KeySourceError("no verification keys configured")
         self._by_kid = {k.kid: k for k in self._keys if k.kid is not None}
+        self._strict_kids = all(isinstance(k, VerificationKey) and k.kid for k in given)
 
     @classmethod
     def from_pem(cls, data: bytes) -> StaticKeySource:
@@ -126,6 +131,8 @@ class StaticKeySource:
         """See :meth:`KeySource.keys_for`."""
         if kid is not None and kid in self._by_kid:
             return (self._by_kid[kid],)
+        if kid is not None and self._strict_kids:
+            return ()  # a published key set does not have this kid: unknown key
         return self._keys
 
 

@@ -57,7 +57,7 @@ class LoginService:
     Args:
         users: The user store.
         issuer: Signs the token.
-        limiter: Failure counter (per e-mail+IP and per IP).
+        limiter: Failure counter (per e-mail+IP, per IP and per e-mail).
         token_ttl: Lifetime of dashboard tokens in seconds.
     """
 
@@ -78,7 +78,8 @@ class LoginService:
         """Authenticate and issue a token.
 
         Raises:
-            RateLimited: Too many recent failures for this e-mail+IP or this IP.
+            RateLimited: Too many recent failures for this e-mail+IP, this IP, or this
+                e-mail from any address.
             InvalidCredentials: Unknown e-mail, wrong password or inactive user (same error,
                 same cost: the password check always runs).
         """

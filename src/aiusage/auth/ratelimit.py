@@ -1,10 +1,23 @@
 """Login rate limiting (issue 4 "POST /api/auth/login ... rate-limited").
 
-Failures are counted in a sliding window per (e-mail, client IP) and per client IP alone:
-the first stops guessing one account's password, the second stops one address spraying many
-accounts. A success clears the (e-mail, IP) counter. Memory is bounded: expired entries are
-pruned and, past ``max_entries``, the oldest keys are dropped (fail-open for the oldest rather
-than unbounded growth under a spoofed-address flood).
+Failures are counted in a sliding window (5 minutes by default) three ways:
+
+=====================  =======  ===========================================================
+key                    limit    stops
+=====================  =======  ===========================================================
+(e-mail, client IP)    5        one address guessing one account's password
+client IP              50       one address spraying many accounts
+e-mail (any address)   20       many addresses (a botnet) guessing one account's password
+=====================  =======  ===========================================================
+
+Past a limit, attempts on that key answer 429 with ``Retry-After`` (the seconds until the
+oldest failure leaves the window) without checking the password, even a right one: a limit
+that a correct guess could pass would tell the guesser it was correct. The per-account limit
+lets an attacker lock one account out of password login for the window; that is the price of
+bounding distributed guessing (docs/security.md "Login"). A success clears the (e-mail, IP)
+counter only. Memory is bounded: expired entries are pruned and, past ``max_entries``, the
+oldest keys are dropped (fail-open for the oldest rather than unbounded growth under a
+spoofed-address flood).
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ class LoginRateLimiter:
     Args:
         max_failures: Failures allowed per (e-mail, IP) within ``window``.
         max_failures_per_ip: Failures allowed per IP (any e-mail) within ``window``.
+        max_failures_per_account: Failures allowed per e-mail (any IP) within ``window``.
         window: Sliding window in seconds.
         clock: Monotonic time source (injected for tests).
         max_entries: Bound on tracked keys per counter.
@@ -70,17 +84,23 @@ class LoginRateLimiter:
         *,
         max_failures: int = 5,
         max_failures_per_ip: int = 50,
+        max_failures_per_account: int = 20,
         window: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 100_000,
     ) -> None:
         self._pair = _Window(max_failures, window, max_entries)
         self._ip = _Window(max_failures_per_ip, window, max_entries)
+        self._account = _Window(max_failures_per_account, window, max_entries)
         self._clock = clock
 
     @staticmethod
     def _pair_key(email: str, ip: str) -> tuple[str, str]:
         return (email.strip().lower(), ip)
+
+    @staticmethod
+    def _account_key(email: str) -> str:
+        return email.strip().lower()
 
     def retry_after(self, email: str, ip: str) -> float | None:
         """Seconds to wait before another attempt is allowed, or None if allowed now."""
@@ -90,6 +110,7 @@ class LoginRateLimiter:
             for w in (
                 self._pair.retry_after(self._pair_key(email, ip), now),
                 self._ip.retry_after(ip, now),
+                self._account.retry_after(self._account_key(email), now),
             )
             if w is not None
         ]
@@ -100,6 +121,7 @@ class LoginRateLimiter:
         now = self._clock()
         self._pair.record(self._pair_key(email, ip), now)
         self._ip.record(ip, now)
+        self._account.record(self._account_key(email), now)
 
     def record_success(self, email: str, ip: str) -> None:
         """Forget the failures of this (e-mail, IP) pair."""

@@ -6,7 +6,8 @@ Tokens are minted from the instance's data dir (like ``aiusage token issue``) fo
 organizations ``loadtest-0000``...; ``--create-orgs`` creates them (subscription active) in the
 instance's store first, since the hub refuses unknown organizations. ``--token-file`` supplies
 tokens instead (``{"orgs": {"<org>": {"dashboard": "<jwt>", "agent": "<jwt>"}}}``). Only
-loopback targets are accepted.
+loopback targets are accepted. The load tester is an optional part of the product:
+``pip install 'aiusage[loadtest]'`` adds what it needs (matplotlib for the report's plots).
 
 Exit status: 0 when every connection opened and no message was lost, 3 otherwise (the report
 says what), 2 for unusable arguments or targets, 1 for store errors.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 from typing import Any
@@ -33,6 +35,9 @@ from aiusage.loadtest.report import write_report
 from aiusage.loadtest.setup import ensure_organizations, load_token_file, mint_tokens, org_ids
 
 MAX_DURATION_S = 24 * 3600
+
+EXTRA_MODULES = ("matplotlib",)
+"""What ``pip install 'aiusage[loadtest]'`` adds to the product's dependencies (the plots)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -124,6 +129,14 @@ def build_config(args: argparse.Namespace) -> LoadTestConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    missing = missing_extra()
+    if missing:
+        print(
+            f"aiusage loadtest: the load tester needs the optional 'loadtest' extra "
+            f"(missing: {', '.join(missing)}); install it with: pip install 'aiusage[loadtest]'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         cfg = build_config(args)
         from aiusage.loadtest.coordinator import parse_target
@@ -148,9 +161,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_loop(cfg: LoadTestConfig) -> dict[str, Any]:
-    try:
-        import uvloop
+    from hubserver.server.runner import run
 
-        return uvloop.run(run_loadtest(cfg))
-    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        return asyncio.run(run_loadtest(cfg))
+    return run(run_loadtest(cfg))
+
+
+def missing_extra() -> list[str]:
+    """Modules of the ``loadtest`` extra that are not installed (empty when it is)."""
+    return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]

@@ -1,15 +1,25 @@
-"""``aiusage org create --id O --name N [--subscription S]`` and
-``aiusage org set-subscription O STATUS`` (issue 4; contract.md "Command line")."""
+"""``aiusage org create --id O --name N [--subscription S]``, ``aiusage org set-subscription O
+STATUS``, ``aiusage org set-seats O N|--clear``, ``aiusage org remove O --yes`` (issue 4;
+contract.md "Command line"; docs/security.md "User lifecycle").
+
+``remove`` deletes the organization and all its data (users, devices, sessions, rollups,
+exports, alerts): every token of it is refused within seconds, everywhere."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
+from typing import cast
+
+from sqlalchemy import Table, select
 
 from aiusage.cli.common import add_store_options
 from aiusage.cli.migrate import run_with_database
 from aiusage.domain.organizations import SUBSCRIPTION_STATUSES
 from aiusage.store.database import Database
 from aiusage.store.repositories import OrganizationRepository
+from aiusage.store.tables import ExportJob
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +63,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_store_options(tools)
     tools.set_defaults(func=_set_tools)
 
+    seats = actions.add_parser("set-seats", help="set the seats an organization monitors")
+    seats.add_argument("org_id", metavar="ORG", help="organization id")
+    count = seats.add_mutually_exclusive_group(required=True)
+    count.add_argument("seats", metavar="N", type=int, nargs="?", help="number of seats")
+    count.add_argument("--clear", action="store_true", help="unset (adoption uses devices)")
+    add_store_options(seats)
+    seats.set_defaults(func=_set_seats)
+
+    remove = actions.add_parser("remove", help="delete an organization and all its data")
+    remove.add_argument("org_id", metavar="ORG", help="organization id")
+    remove.add_argument("--yes", action="store_true", required=True, help="confirm deletion")
+    add_store_options(remove)
+    remove.set_defaults(func=_remove)
+
     listing = actions.add_parser("list", help="list organizations")
     add_store_options(listing)
     listing.set_defaults(func=_list)
@@ -92,6 +116,40 @@ def _set_tools(args: argparse.Namespace) -> int:
         return 0
 
     return run_with_database(args, "aiusage org set-approved-tools", work)
+
+
+def _set_seats(args: argparse.Namespace) -> int:
+    seats: int | None = None if args.clear else args.seats
+
+    async def work(db: Database) -> int:
+        async with db.write() as conn:
+            await OrganizationRepository().set_seats(conn, args.org_id, seats)
+        print(f"organization {args.org_id}: seats {seats if seats is not None else '-'}")
+        return 0
+
+    return run_with_database(args, "aiusage org set-seats", work)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        jobs = cast(Table, ExportJob.__table__)
+        async with db.write() as conn:
+            files = [
+                Path(path)
+                for (path,) in await conn.execute(
+                    select(jobs.c.path).where(
+                        jobs.c.org_id == args.org_id, jobs.c.path.is_not(None)
+                    )
+                )
+            ]
+            rows = await OrganizationRepository().remove(conn, args.org_id)
+        for file in files:  # the organization's export files go with it
+            with contextlib.suppress(OSError):
+                file.unlink()
+        print(f"removed organization {args.org_id} ({rows} rows, {len(files)} export files)")
+        return 0
+
+    return run_with_database(args, "aiusage org remove", work)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -139,20 +139,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run_uvloop(coro: Any) -> None:
-    """Run on uvloop (the fast path), or on asyncio's loop with ``AIUSAGE_EVENT_LOOP=asyncio``."""
-    if os.environ.get("AIUSAGE_EVENT_LOOP", "uvloop") == "asyncio":
-        asyncio.run(coro)
-        return
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        asyncio.run(coro)
-        return
-    uvloop.run(coro)
+    """Run on uvloop (the fast path), or on asyncio's loop with ``AIUSAGE_EVENT_LOOP=asyncio``
+    (the engine's runner, :func:`hubserver.server.runner.run`)."""
+    from hubserver.server.runner import EventLoop, run
+
+    loop: EventLoop = "asyncio" if os.environ.get("AIUSAGE_EVENT_LOOP") == "asyncio" else "uvloop"
+    run(coro, event_loop=loop)
 
 
 async def _serve_one(settings: Settings, worker_index: int | None) -> None:
-    from aiusage.demo import DEMO_AGENT, DEMO_ORG, run_simulator, seed_demo
+    from aiusage.demo import run_simulator, seed_demo
     from aiusage.platform import Platform
 
     child = worker_index is not None
@@ -166,9 +162,8 @@ async def _serve_one(settings: Settings, worker_index: int | None) -> None:
         if not child:
             print(_banner(p.base_url, password, settings.workers), flush=True)
         if settings.demo and (worker_index or 0) == 0:
-            token = p.issuer.issue(DEMO_AGENT, DEMO_ORG, "Agent", ttl=30 * 24 * 3600)
             url = f"http://127.0.0.1:{p.port}"
-            p.spawn(run_simulator(url, token), "demo-simulator")
+            p.spawn(run_simulator(url, p.db, p.issuer), "demo-simulator")
 
     await platform.serve(started)
 

@@ -12,6 +12,11 @@ answer lists, per invalid event, its index, its ``eventId`` (when readable) and 
 found. Unknown fields are ignored so newer agents
 keep working against older servers. An ``eventId`` repeated inside one batch counts as a
 duplicate, exactly as one already applied by an earlier batch.
+
+Ranges (docs/agent.md "Events schema"): timestamps from 2000-01-01 to 24 h ahead of the
+server's clock, durations finite from 0 to 24 h for a detection and 7 days for a session,
+``aiUsageTime`` at most ``duration``; no string may hold a lone UTF-16 surrogate (ids are
+printable ASCII; tool names are checked).
 """
 
 from __future__ import annotations
@@ -20,18 +25,22 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
+from aiusage.domain.wire import LONE_SURROGATE, to_utc
 from aiusage.errors import ValidationError
 
 MAX_ID_LENGTH: Final = 64
 MAX_TOOL_LENGTH: Final = 64
-MAX_DURATION_S: Final = 7 * 24 * 3600.0
-"""Longest believable session or detection (seconds); longer values are agent bugs."""
+MAX_DETECTION_S: Final = 24 * 3600.0
+"""Longest accepted detection (seconds). The agent reports detections in parts of a few
+minutes; the bound lets the metrics read a bounded range of raw rows per recomputation."""
+MAX_SESSION_S: Final = 7 * 24 * 3600.0
+"""Longest accepted session (seconds): a tool left running over a weekend is real use, but a
+longer value is an agent bug."""
 MAX_FUTURE_SKEW: Final = timedelta(hours=24)
 """How far in the future a timestamp may lie (agent clock skew); beyond that it is refused."""
-EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 DURATION_TOLERANCE_S: Final = 0.001
 """aiUsageTime may exceed duration by float noise only."""
 
@@ -42,8 +51,9 @@ EVENT_TYPES: Final = (SESSION_STARTED, SESSION_ENDED, AI_DETECTED)
 
 # Printable ASCII without spaces: ids end up in group names, URLs, CSV cells and log lines.
 _ID_RE: Final = re.compile(r"[\x21-\x7e]+")
-# Tool names are shown to people: printable text, inner spaces allowed, no control characters.
-_TOOL_RE: Final = re.compile(r"[^\x00-\x1f\x7f]+")
+# Tool names are shown to people: printable text, inner spaces allowed, no control characters
+# (C0, DEL, C1) and no lone surrogates (they cannot be stored or sent as UTF-8).
+_TOOL_RE: Final = re.compile("[^\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +168,10 @@ class _Reader:
             self.errors.append(f"{name} must be at most {MAX_TOOL_LENGTH} characters")
             return None
         if not _TOOL_RE.fullmatch(stripped):
-            self.errors.append(f"{name} must not contain control characters")
+            if LONE_SURROGATE.search(stripped):
+                self.errors.append(f"{name} must not contain lone UTF-16 surrogates")
+            else:
+                self.errors.append(f"{name} must not contain control characters")
             return None
         return stripped
 
@@ -175,19 +188,18 @@ class _Reader:
         except ValueError:
             self.errors.append(f"{name} is not a valid ISO-8601 timestamp: {value!r}")
             return None
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            self.errors.append(f"{name} must include a time zone (e.g. 'Z' or '+02:00')")
-            return None
-        moment = moment.astimezone(UTC)
-        if moment < EARLIEST:
-            self.errors.append(f"{name} is before {EARLIEST.date().isoformat()}")
+        try:
+            # Aware, and convertible to UTC: year 1 at +14:00 parses but overflows here.
+            moment = to_utc(moment)
+        except ValueError as exc:
+            self.errors.append(f"{name} {exc}")
             return None
         if moment > self.now + MAX_FUTURE_SKEW:
             self.errors.append(f"{name} is more than 24 hours in the future")
             return None
         return moment
 
-    def duration(self, name: str) -> float | None:
+    def duration(self, name: str, limit: float = MAX_SESSION_S) -> float | None:
         value = self.event.get(name)
         if value is None:
             self.errors.append(f"{name} is required")
@@ -202,8 +214,8 @@ class _Reader:
         if seconds < 0:
             self.errors.append(f"{name} must not be negative")
             return None
-        if seconds > MAX_DURATION_S:
-            self.errors.append(f"{name} must be at most {int(MAX_DURATION_S)} seconds")
+        if seconds > limit:
+            self.errors.append(f"{name} must be at most {int(limit)} seconds")
             return None
         return seconds
 
@@ -252,7 +264,7 @@ def parse_event(raw: object, now: datetime) -> AgentEvent | list[str]:
         )
     if kind == AI_DETECTED:
         tool = r.tool("tool", required=True)
-        duration = r.duration("duration")
+        duration = r.duration("duration", MAX_DETECTION_S)
         session_id = r.ident("sessionId", required=False)
         if r.errors:
             return r.errors
@@ -265,7 +277,8 @@ def event_id_of(raw: object) -> str | None:
     """The ``eventId`` of a raw event when it is a readable string (for error reports)."""
     if isinstance(raw, Mapping):
         value = raw.get("eventId")
-        if isinstance(value, str) and len(value) <= 200:
+        # Echoed in the 422 body: a lone surrogate there could not be encoded as UTF-8.
+        if isinstance(value, str) and len(value) <= 200 and not LONE_SURROGATE.search(value):
             return value
     return None
 

@@ -19,6 +19,12 @@ INGESTING_SUBSCRIPTIONS: Final = frozenset({"active", "trialing", "past_due"})
 ROLES: Final = ("Admin", "Manager", "SuperAdmin", "Employee", "Agent")
 """Every role (same names as :data:`aiusage.auth.principal.KNOWN_ROLES`)."""
 
+ADMIN_ROLE: Final = "Admin"
+"""The role that manages an organization's members (one active Admin must remain)."""
+
+MAX_TEAM_LENGTH: Final = 100
+MAX_SEATS: Final = 10_000_000
+
 _ORG_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EMAIL_RE: Final = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
 
@@ -81,3 +87,33 @@ def validate_name(name: str) -> str:
     if not value or len(value) > 200:
         raise ValidationError("name must be 1-200 characters")
     return value
+
+
+def validate_team(team: str | None) -> str | None:
+    """A team name (trimmed, at most 100 characters), or None for "unassigned" (None or
+    blank).
+
+    Raises:
+        ValidationError: Too long.
+    """
+    if team is None:
+        return None
+    value = team.strip()
+    if not value:
+        return None
+    if len(value) > MAX_TEAM_LENGTH:
+        raise ValidationError(f"team must be at most {MAX_TEAM_LENGTH} characters")
+    return value
+
+
+def validate_seats(seats: int | None) -> int | None:
+    """A seat count (1 to 10,000,000), or None for "not set".
+
+    Raises:
+        ValidationError: Out of range or not an integer.
+    """
+    if seats is None:
+        return None
+    if isinstance(seats, bool) or not isinstance(seats, int) or not 1 <= seats <= MAX_SEATS:
+        raise ValidationError(f"seats must be an integer from 1 to {MAX_SEATS:,}")
+    return seats

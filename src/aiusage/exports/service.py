@@ -1,8 +1,12 @@
 """Export jobs: create, run (in process or in ``aiusage worker``), notify, serve.
 
+Two kinds of export (docs/metrics.md "Exports"): ``events`` (the raw session and detection
+rows of the range, the default) and ``people`` (one row per person over the range, from the
+dashboard's rollups).
+
 Lifecycle of an ``export_jobs`` row: ``pending`` -> ``running`` (claimed by exactly one runner
 with ``UPDATE ... WHERE status = 'pending'``) -> ``done`` (file written, ExportCompleted sent
-to ``user:{userId}``) or ``failed`` (``error`` set). Files are written to
+to ``user:{orgId}:{userId}``) or ``failed`` (``error`` set). Files are written to
 ``data_dir/exports/{job_id}.{csv|jsonl}.part`` and renamed when complete, so a download never
 sees half a file.
 """
@@ -22,16 +26,20 @@ from pathlib import Path
 from typing import Any, Final, Protocol, cast
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from aiusage.errors import Forbidden, NotFound, ValidationError
+from aiusage.exports.people import PEOPLE_COLUMNS, people_rows
 from aiusage.exports.signing import SignatureExpired, SignatureInvalid, UrlSigner
-from aiusage.exports.writer import encode_header, encode_rows, export_rows
+from aiusage.exports.writer import COLUMNS, encode_header, encode_rows, export_rows
+from aiusage.metrics.span import utc_span
 from aiusage.store.database import Database
 from aiusage.store.tables import ExportJob
 
 log = logging.getLogger("aiusage.exports")
 
 FORMATS: Final = ("csv", "jsonl")
+KINDS: Final = ("events", "people")
 PENDING: Final = "pending"
 RUNNING: Final = "running"
 DONE: Final = "done"
@@ -45,9 +53,9 @@ class ExportPublisher(Protocol):
     """The part of ``realtime.publisher.EventPublisher`` exports use."""
 
     async def export_completed(
-        self, user_id: str, job_id: str, download_url: str, **extra: Any
+        self, org_id: str, user_id: str, job_id: str, download_url: str, **extra: Any
     ) -> None:
-        """Send ExportCompleted ``{jobId, downloadUrl}`` to ``user:{user_id}``."""
+        """Send ExportCompleted ``{jobId, downloadUrl}`` to ``user:{org_id}:{user_id}``."""
         ...
 
 
@@ -115,34 +123,51 @@ class ExportService:
     # -- API ----------------------------------------------------------------------------------
 
     async def create(
-        self, org_id: str, user_id: str, start: datetime, end: datetime, fmt: str
+        self,
+        org_id: str,
+        user_id: str,
+        start: datetime,
+        end: datetime,
+        fmt: str,
+        kind: str = "events",
     ) -> dict[str, Any]:
         """Create a pending job and (in process mode) start it in the background.
 
         Raises:
-            ValidationError: Unknown format, naive times, or ``from`` not before ``to``.
+            ValidationError: Unknown format or kind, naive times, ``from`` not before ``to``,
+                or (people) bounds that are not whole UTC hours.
         """
         if fmt not in FORMATS:
             raise ValidationError(f"format must be one of {', '.join(FORMATS)}")
+        if kind not in KINDS:
+            raise ValidationError(f"kind must be one of {', '.join(KINDS)}")
         if start.tzinfo is None or end.tzinfo is None:
             raise ValidationError("from and to must include a time zone")
         if start >= end:
             raise ValidationError("from must be before to")
+        if kind == "people":
+            utc_span(start, end)  # refuse now what the job could not compute later
         job_id = uuid.uuid4().hex
         now = self._clock()
-        async with self._db.write() as conn:
-            await conn.execute(
-                insert(_jobs).values(
-                    id=job_id,
-                    org_id=org_id,
-                    user_id=user_id,
-                    from_time=start,
-                    to_time=end,
-                    format=fmt,
-                    status=PENDING,
-                    created_at=now,
+        try:
+            async with self._db.write() as conn:
+                await conn.execute(
+                    insert(_jobs).values(
+                        id=job_id,
+                        org_id=org_id,
+                        user_id=user_id,
+                        from_time=start,
+                        to_time=end,
+                        format=fmt,
+                        kind=kind,
+                        status=PENDING,
+                        created_at=now,
+                    )
                 )
-            )
+        except IntegrityError as exc:
+            # The organization was removed (the job's foreign key): the same answer as the
+            # access check gives once its cache has seen the removal (docs/security.md).
+            raise Forbidden("Unknown organization") from exc
         # Read before starting: the answer describes the job as created (pending), whatever
         # the background task has done by the time the reply is written.
         created = await self.get(org_id, user_id, job_id)
@@ -216,9 +241,10 @@ class ExportService:
         if row["status"] != DONE or not row["path"]:
             raise ValidationError(f"export {job_id!r} is {row['status']}")
         fmt = row["format"]
+        prefix = "aiusage-people" if row["kind"] == "people" else "aiusage-export"
         return ExportFile(
             path=Path(row["path"]),
-            filename=f"aiusage-export-{job_id}.{fmt}",
+            filename=f"{prefix}-{job_id}.{fmt}",
             media_type="text/csv" if fmt == "csv" else "application/x-ndjson",
         )
 
@@ -258,11 +284,12 @@ class ExportService:
         if self.publisher is not None:
             try:
                 await self.publisher.export_completed(
+                    row["org_id"],
                     row["user_id"],
                     job_id,
                     self.download_url(job_id, row["user_id"]),
-                    organizationId=row["org_id"],
                     format=row["format"],
+                    kind=row["kind"],
                     rowCount=count,
                 )
             except Exception:  # the job is done; GET /api/exports/{id} still gives the link
@@ -309,14 +336,20 @@ class ExportService:
         part = final.with_name(final.name + ".part")
         count = 0
         started = time.monotonic()
+        span = (row["org_id"], row["from_time"], row["to_time"])
+        columns: tuple[str, ...]
+        if row["kind"] == "people":
+            columns = PEOPLE_COLUMNS
+            rows = people_rows(self._db, *span, chunk=self._chunk, clock=self._clock)
+        else:
+            columns = COLUMNS
+            rows = export_rows(self._db, *span, chunk=self._chunk)
         fh = await asyncio.to_thread(part.open, "w", encoding="utf-8", newline="")
         try:
-            await asyncio.to_thread(fh.write, encode_header(fmt))
-            async for chunk in export_rows(
-                self._db, row["org_id"], row["from_time"], row["to_time"], chunk=self._chunk
-            ):
+            await asyncio.to_thread(fh.write, encode_header(fmt, columns))
+            async for chunk in rows:
                 count += len(chunk)
-                await asyncio.to_thread(fh.write, encode_rows(fmt, chunk))
+                await asyncio.to_thread(fh.write, encode_rows(fmt, chunk, columns))
         finally:
             await asyncio.to_thread(fh.close)
         await asyncio.to_thread(os.replace, part, final)
@@ -338,6 +371,7 @@ class ExportService:
             "userId": row["user_id"],
             "status": row["status"],
             "format": row["format"],
+            "kind": row["kind"],
             "from": _iso(row["from_time"]),
             "to": _iso(row["to_time"]),
             "createdAt": _iso(row["created_at"]),
@@ -348,4 +382,4 @@ class ExportService:
         }
 
 
-__all__ = ["FORMATS", "DownloadGone", "ExportFile", "ExportPublisher", "ExportService"]
+__all__ = ["FORMATS", "KINDS", "DownloadGone", "ExportFile", "ExportPublisher", "ExportService"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
@@ -122,22 +122,31 @@ async def export_rows(
             break
 
 
-def encode_header(fmt: str) -> str:
+def _cell(value: Any) -> Any:
+    # Empty for null; JSON spelling for booleans, so CSV and JSONL read the same.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def encode_header(fmt: str, columns: Sequence[str] = COLUMNS) -> str:
     """What a file of format ``fmt`` starts with (the CSV header line; nothing for JSONL)."""
     if fmt == "csv":
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(COLUMNS)
+        csv.writer(buf, lineterminator="\n").writerow(columns)
         return buf.getvalue()
     return ""
 
 
-def encode_rows(fmt: str, rows: list[dict[str, Any]]) -> str:
-    """``rows`` as CSV lines (empty cell for null) or JSON lines."""
+def encode_rows(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
+    """``rows`` as CSV lines of ``columns`` (empty cell for null) or JSON lines."""
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         for row in rows:
-            writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+            writer.writerow([_cell(row[c]) for c in columns])
         return buf.getvalue()
     return "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
 

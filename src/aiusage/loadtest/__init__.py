@@ -1,4 +1,7 @@
-"""``aiusage loadtest``: a 10K+ connection load tester for the AnalyticsHub (issue 8).
+"""``aiusage loadtest``: a 10K+ connection load tester for the AnalyticsHub.
+
+An optional part of the product: ``pip install 'aiusage[loadtest]'`` installs its extra
+dependencies (matplotlib for the plots); ``aiusage serve`` runs without them.
 
 * :mod:`~aiusage.loadtest.wire`: sans-I/O WebSocket/HTTP/SSE/SignalR framing of our own client.
 * :mod:`~aiusage.loadtest.client`: the connections (WebSockets, SSE, long polling; Socket.IO and

@@ -30,11 +30,12 @@ from aiusage.loadtest.stats import _FLOOR_US, _LOG_GROWTH, LatencyHistogram, Seq
 _log = math.log
 
 KEEPALIVE_S: Final = 15.0
-"""Client Ping when nothing was sent for this long (JS default, signalr-protocol.md §3.6)."""
+"""Client Ping when nothing was sent for this long (JS default, docs/spec/hub-protocol.md §3.6)."""
 
 HTTP_TIMEOUT_S: Final = 30.0
 LP_POLL_TIMEOUT_S: Final = 100.0
-"""JS long-polling request timeout (§2.4); the server answers within 90 s."""
+"""JS long-polling request timeout (docs/spec/transports.md §2.4); the server answers within 90
+s."""
 
 MAX_ERRORS_KEPT: Final = 20
 
@@ -60,7 +61,8 @@ class ClientConfig:
     reconnect: bool = True
     reconnect_window_s: float = 120.0
     keepalive_s: float = KEEPALIVE_S
-    skip_negotiation: bool = False  # WebSockets only (§2.6): no id, the server creates it
+    # WebSockets only (docs/spec/transports.md §2.6): no id, the server creates it
+    skip_negotiation: bool = False
     progress_interval_s: float = 1.0
     max_seconds: float = 3600.0
 
@@ -259,7 +261,7 @@ class Conn:
 
 
 async def negotiate(conn: Conn, source: str) -> str:
-    """POST ``{path}/negotiate?negotiateVersion=1`` (signalr-protocol.md §1.1, §1.3): the
+    """POST ``{path}/negotiate?negotiateVersion=1`` (docs/spec/negotiate.md §1.1, §1.3): the
     ``connectionToken`` to put in ``id=``."""
     cfg = conn.rt.cfg
     q = _query({"negotiateVersion": "1", "organizationId": conn.org})
@@ -417,14 +419,14 @@ class WsConn(Conn, asyncio.Protocol):
             except wire.HandshakeRefused as exc:
                 self._fail(ConnectionError(f"handshake refused: {exc}"))
                 return False
-            # The JS client pings right after the handshake (signalr-protocol.md §3.2 item 6).
+            # The JS client pings right after the handshake (docs/spec/handshake.md §3.2.6).
             self.send_ping()
             self._opened()
             if not self.buf:
                 return True
             payload = bytes(self.buf)
             self.buf.clear()
-        # One WebSocket message holds whole records (§2.2).
+        # One WebSocket message holds whole records (docs/spec/transports.md §2.2).
         if self.binary:
             records = wire.split_records(bytearray(payload), True)
             return all(self.on_record(record, now) for record in records)
@@ -433,7 +435,8 @@ class WsConn(Conn, asyncio.Protocol):
             i = payload.find(b"\x1e", pos)
             if i < 0:
                 break
-            # Fast path: an Invocation as hubserver/.NET write it (type first, §3.3).
+            # Fast path: an Invocation as hubserver/.NET write it (type first,
+            # docs/spec/hub-protocol.md §3.3).
             if payload.startswith(b'{"type":1,', pos):
                 self.on_message(payload, now, pos, i)
             elif not self.on_record(payload[pos:i], now):
@@ -509,7 +512,7 @@ class HttpStreamConn(Conn):
         return f"{self.rt.cfg.path}?{_query(params)}"
 
     async def post(self, body: bytes) -> None:
-        """§2.5: POST whole records; 200 expected."""
+        """docs/spec/transports.md §2.5: POST whole records; 200 expected."""
         cfg = self.rt.cfg
         headers = self.headers()
         headers["Content-Type"] = (
@@ -572,12 +575,14 @@ class HttpStreamConn(Conn):
 
 
 class SseConn(HttpStreamConn):
-    """Server-Sent Events: one streaming GET; handshake and pings by POST (§2.3)."""
+    """Server-Sent Events: one streaming GET; handshake and pings by POST
+    (docs/spec/transports.md §2.3)."""
 
     __slots__ = ()
 
     def __init__(self, rt: Runtime, index: int, org: str) -> None:
-        # SSE carries Text only: JSON even in a messagepack run (§2.3, §4).
+        # SSE carries Text only: JSON even in a messagepack run (docs/spec/transports.md §2.3,
+        # docs/spec/messagepack.md §4).
         super().__init__(rt, index, org, False, "sse")
 
     async def run(self, opened: asyncio.Future[None]) -> None:
@@ -635,7 +640,8 @@ class SseConn(HttpStreamConn):
 
 
 class LpConn(HttpStreamConn):
-    """Long polling: GET loop on one keep-alive socket, POST for the handshake (§2.4)."""
+    """Long polling: GET loop on one keep-alive socket, POST for the handshake
+    (docs/spec/transports.md §2.4)."""
 
     __slots__ = ()
 
@@ -671,7 +677,7 @@ class LpConn(HttpStreamConn):
                 assert resp.head is not None
                 status = resp.head.status
                 if status == 204:
-                    return  # the connection is over (§2.4)
+                    return  # the connection is over (docs/spec/transports.md §2.4)
                 if status != 200:
                     raise ConnectionError(f"poll: HTTP {status}")
                 if first:

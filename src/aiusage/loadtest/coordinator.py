@@ -36,7 +36,8 @@ from aiusage.loadtest.stats import LatencyHistogram
 
 MAX_CONNS_PER_WORKER: Final = 12_000
 """Keeps a worker well under 15,000 descriptors (negotiate/POST sockets come on top) and so
-under the machine's 20,000 hard limit per process (baseline.md)."""
+under the 20,000-descriptor hard limit per process of the benchmark machine
+(docs/benchmarks.md)."""
 
 TRANSPORT_CHOICES: Final = ("ws", "sse", "lp", "mix")
 PROTOCOL_CHOICES: Final = ("json", "messagepack")
@@ -161,7 +162,7 @@ class Coordinator:
             raise LoadTestError(f"--protocol must be one of {', '.join(PROTOCOL_CHOICES)}")
         if cfg.skip_negotiation and (cfg.transport != "ws" or cfg.kind != "signalr"):
             raise LoadTestError(
-                "--skip-negotiation needs --transport ws (signalr-protocol.md §2.6)"
+                "--skip-negotiation needs --transport ws (docs/spec/transports.md §2.6)"
             )
         if cfg.connections < 1 or not cfg.orgs:
             raise LoadTestError("need at least one connection and one organization")

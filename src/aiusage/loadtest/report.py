@@ -1,5 +1,5 @@
 """Report files of a load test: ``report.json`` (everything), ``summary.md`` (a table in the
-style of Azure SignalR's per-unit capacity tables, anchors.md §1.2) and PNG plots
+style of Azure SignalR's published per-unit capacity tables) and PNG plots
 (``latency.png``: p50/p99/max per second; ``connections.png``: open connections, deliveries/s
 and server RSS over time). matplotlib runs on the Agg backend (no display needed)."""
 

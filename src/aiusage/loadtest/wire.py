@@ -1,7 +1,8 @@
 """Sans-I/O wire helpers of the load-test client: WebSocket client framing (RFC 6455), an
 incremental HTTP/1.1 response parser (Content-Length, chunked, until-close), a Server-Sent
-Events parser, SignalR record framing (JSON ``0x1E`` / MessagePack VarInt, signalr-protocol.md
-§3.1, §4) and the message *marker* that carries a sequence number and a send timestamp.
+Events parser, SignalR record framing (JSON ``0x1E`` / MessagePack VarInt,
+docs/spec/hub-protocol.md §3.1, docs/spec/messagepack.md §4.1) and the message *marker* that
+carries a sequence number and a send timestamp.
 
 Nothing here does I/O, so every piece is unit-tested on bytes. The client is written
 independently of ``hubserver`` on purpose: a load tester that shared the server's codec would
@@ -325,7 +326,7 @@ def http_request(
 
 class SseReader:
     """Parses ``text/event-stream`` (WHATWG): ``data:`` lines joined with ``\\n`` per event,
-    comments (``:``) and other fields ignored (signalr-protocol.md §2.3)."""
+    comments (``:``) and other fields ignored (docs/spec/transports.md §2.3)."""
 
     __slots__ = ("_buf", "_data")
 
@@ -366,7 +367,7 @@ class SseReader:
 
 RS: Final = b"\x1e"
 JSON_PING: Final = b'{"type":6}\x1e'
-MSGPACK_PING: Final = b"\x02\x91\x06"  # signalr-protocol.md §4: [6], framed
+MSGPACK_PING: Final = b"\x02\x91\x06"  # docs/spec/messagepack.md §4: [6], framed
 
 INVOCATION: Final = 1
 PING: Final = 6
@@ -374,7 +375,7 @@ CLOSE: Final = 7
 
 
 def handshake_request(protocol: str) -> bytes:
-    """``{"protocol":"json","version":1}`` + 0x1E (signalr-protocol.md §3.2)."""
+    """``{"protocol":"json","version":1}`` + 0x1E (docs/spec/handshake.md §3.2)."""
     return json.dumps({"protocol": protocol, "version": 1}, separators=(",", ":")).encode() + RS
 
 
@@ -391,7 +392,8 @@ def parse_handshake_response(buf: bytearray) -> bool | None:
     """Consume the handshake response from ``buf``.
 
     Returns None while incomplete, True on success. The response is JSON + 0x1E for both
-    protocols (signalr-protocol.md §3.2, §4); the bytes after it stay in ``buf``.
+    protocols (docs/spec/handshake.md §3.2, docs/spec/messagepack.md §4); the bytes after it stay in
+    ``buf``.
 
     Raises:
         HandshakeRefused: ``{"error": ...}``, or a response carrying a ``type``.
@@ -413,7 +415,8 @@ def parse_handshake_response(buf: bytearray) -> bool | None:
 
 
 def read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
-    """(value, bytes used) of the VarInt at ``pos``, None if incomplete (§4 framing)."""
+    """(value, bytes used) of the VarInt at ``pos``, None if incomplete (docs/spec/messagepack.md §4
+    framing)."""
     value = 0
     shift = 0
     for k in range(5):
@@ -460,7 +463,7 @@ def record_type(record: bytes, binary: bool) -> int:
     """The hub message type of one record (0 when unreadable).
 
     JSON fast path: hubserver and .NET write ``type`` first; anything else goes through
-    ``json.loads`` (properties may come in any order, §3.3).
+    ``json.loads`` (properties may come in any order, docs/spec/hub-protocol.md §3.3).
     """
     if binary:
         # [type, ...]: fixarray (0x90-0x9f) or array16/32 header, then a positive fixint.
@@ -485,7 +488,8 @@ def record_type(record: bytes, binary: bool) -> int:
 
 
 def close_error(record: bytes, binary: bool) -> tuple[str | None, bool]:
-    """``(error, allowReconnect)`` of a Close record (§3.7, §4)."""
+    """``(error, allowReconnect)`` of a Close record (docs/spec/hub-protocol.md §3.7,
+    docs/spec/messagepack.md §4)."""
     try:
         if binary:
             import msgpack

@@ -1,32 +1,49 @@
 """The dashboard snapshot: every KPI and trend of docs/metrics.md for one organization.
 
 One structure serves ``GET /api/dashboard``, the DashboardUpdate hub event and the hub method
-``GetDashboardSnapshot()`` (issue 5). Every query reads the rollups (``usage_hourly``,
-``metrics_user_hour``, ``metrics_open_sessions``) through their ``(org_id, hour)`` /
-``(org_id, last_activity)`` index prefixes, bounded by the 30-day window: the cost of a
-snapshot grows with the activity inside the window, never with the length of history.
+``GetDashboardSnapshot()``. Every query reads the rollups (``usage_hourly``,
+``metrics_user_hour``, ``metrics_person_hour``, ``metrics_tool_hour``, ``metrics_tool_seen``,
+``metrics_person_seen``, ``metrics_open_sessions``) through their ``(org_id, hour)`` /
+``(org_id, last_activity)`` index prefixes, bounded by the 90-day window: the cost of a
+snapshot grows with the activity inside the window, never with the length of history. The live
+part of open sessions (:mod:`aiusage.metrics.live`) is added at read time.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, select
+from sqlalchemy import Table, bindparam, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.errors import NotFound
+from aiusage.metrics.breakdowns import compute_breakdowns
+from aiusage.metrics.live import LiveTime, live_time
 from aiusage.metrics.rollup import usage_hourly
-from aiusage.metrics.tables import open_sessions, user_hour
-from aiusage.metrics.windows import Windows, is_approved, parse_timezone
+from aiusage.metrics.tables import (
+    open_sessions,
+    person_hour,
+    person_seen,
+    tool_hour,
+    tool_seen,
+    user_hour,
+)
+from aiusage.metrics.windows import PERIODS, Windows, is_approved, parse_period, parse_timezone
 from aiusage.store.database import Database
+from aiusage.store.repositories import in_list
 from aiusage.store.tables import Organization, User
 
 STALE_AFTER = timedelta(hours=2)
 """An open session with no activity for this long is not counted as active."""
 TOP_USERS = 20
-"""Rows of ``usageByUser`` (the users with the most AI-usage time)."""
+"""Rows of ``usageByUser`` (the people with the most AI time in the period)."""
+HOUR = timedelta(hours=1)
+RESIDUE_S = 1e-6
+"""Seconds below which a stored union time is float residue of added-and-removed deltas."""
 
 _orgs = cast(Table, Organization.__table__)
 _users = cast(Table, User.__table__)
@@ -38,6 +55,70 @@ def _utcnow() -> datetime:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _secs(value: float) -> float:
+    # Sums of many float deltas carry noise in the last digits: milliseconds are plenty.
+    return round(max(value, 0.0), 3)
+
+
+@dataclass(slots=True)
+class _Point:
+    sessions: int = 0
+    ended: int = 0
+    detections: int = 0
+    ai: float = 0.0
+    session: float = 0.0
+    users: int = 0
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "sessions": self.sessions,
+            "sessionsEnded": self.ended,
+            "detections": self.detections,
+            "aiSeconds": _secs(self.ai),
+            "aiUsageSeconds": _secs(self.ai),
+            "sessionSeconds": _secs(self.session),
+            "activeUsers": self.users,
+        }
+
+
+@dataclass(slots=True)
+class _Buckets:
+    """The hourly points (last 24 h), the daily points (period) and the windows' totals."""
+
+    w: Windows
+    hourly: list[_Point] = field(default_factory=list)
+    daily: list[_Point] = field(default_factory=list)
+    today: _Point = field(default_factory=_Point)
+    period: _Point = field(default_factory=_Point)
+
+    def __post_init__(self) -> None:
+        self.hourly = [_Point() for _ in self.w.hours]
+        self.daily = [_Point() for _ in self.w.days]
+
+    def points(self, hour: datetime) -> list[_Point]:
+        """Every point the UTC hour bucket ``hour`` adds to."""
+        found: list[_Point] = []
+        if self.w.hours[0] <= hour < self.w.end:
+            found.append(self.hourly[int((hour - self.w.hours[0]) / HOUR)])
+        day = self.w.day_index(hour)
+        if day is not None:
+            found.append(self.daily[day])
+            found.append(self.period)
+        if self.w.today_start <= hour < self.w.end:
+            found.append(self.today)
+        return found
+
+
+def _window_starts(w: Windows) -> dict[str, datetime]:
+    """Starts of the distinct-people windows that end now (besides today)."""
+    return {
+        "7d": w.week_start,
+        "30d": w.month_start,
+        "90d": w.quarter_start,
+        "period": w.period_start,
+    }
 
 
 class DashboardService:
@@ -63,14 +144,21 @@ class DashboardService:
         self._stale_after = stale_after
         self._top_users = top_users
 
-    async def snapshot(self, org_id: str, tz: str | None = None) -> dict[str, Any]:
+    async def snapshot(
+        self, org_id: str, tz: str | None = None, period: str | None = None
+    ) -> dict[str, Any]:
         """``{"metrics": {...}, "trends": {...}}`` for ``org_id`` at the clock's now.
+
+        Args:
+            tz: IANA zone of "today" and of the days (default UTC).
+            period: ``7d``, ``30d`` (default) or ``90d``.
 
         Raises:
             NotFound: The organization does not exist.
-            ValidationError: ``tz`` is unknown or its midnights are not whole UTC hours.
+            ValidationError: ``tz`` is unknown or its midnights are not whole UTC hours, or the
+                period is unknown.
         """
-        windows = Windows.at(self._clock(), parse_timezone(tz))
+        windows = Windows.at(self._clock(), parse_timezone(tz), parse_period(period))
         async with self._db.read() as conn:
             return await self.snapshot_on(conn, org_id, windows)
 
@@ -87,15 +175,15 @@ class DashboardService:
                 raise NotFound(f"organization {org_id!r} not found")
             approved = []
         approved_tools = [str(t) for t in approved]
-
-        hourly, daily, today = await self._totals(conn, org_id, windows)
-        active = await self._active_users(conn, org_id, windows)
-        hourly_users, daily_users = await self._users_per_bucket(conn, org_id, windows)
+        w = windows
+        live = await live_time(conn, org_id, w.now, self._stale_after)
+        buckets = _Buckets(w)
+        await self._totals(conn, org_id, buckets, live)
+        active = await self._active_users(conn, org_id, buckets, live)
         by_tool, unapproved_today, unapproved_30d = await self._by_tool(
-            conn, org_id, windows, approved_tools
+            conn, org_id, w, approved_tools
         )
-        by_user = await self._by_user(conn, org_id, windows)
-        active_sessions = await self._active_sessions(conn, org_id, windows)
+        by_user, ai_users = await self._by_user(conn, org_id, w, live)
         members = (
             await conn.execute(
                 select(func.count())
@@ -103,35 +191,58 @@ class DashboardService:
                 .where(_users.c.org_id == org_id, _users.c.active.is_(True))
             )
         ).scalar_one()
-
-        metrics = {
+        period_ai = buckets.period.ai
+        metrics: dict[str, Any] = {
             "organizationId": org_id,
-            "generatedAt": _iso(windows.now),
-            "timezone": windows.timezone,
-            "activeSessions": active_sessions,
-            "sessionsToday": today["sessions"],
-            "sessionsEndedToday": today["sessionsEnded"],
-            "aiUsageSecondsToday": today["aiUsageSeconds"],
-            "detectionsToday": today["detections"],
-            "activeUsersToday": daily_users[-1],
+            "generatedAt": _iso(w.now),
+            "timezone": w.timezone,
+            "period": w.period,
+            "periodDays": PERIODS[w.period],
+            "activeSessions": await self._active_sessions(conn, org_id, w),
+            "sessionsToday": buckets.today.sessions,
+            "sessionsEndedToday": buckets.today.ended,
+            "detectionsToday": buckets.today.detections,
+            "aiSecondsToday": _secs(buckets.today.ai),
+            "aiUsageSecondsToday": _secs(buckets.today.ai),
+            "sessionSecondsToday": _secs(buckets.today.session),
+            "aiSecondsPeriod": _secs(period_ai),
+            "sessionSecondsPeriod": _secs(buckets.period.session),
+            "activeUsersToday": buckets.today.users,
             "activeUsers7d": active["7d"],
             "activeUsers30d": active["30d"],
+            "activeUsers90d": active["90d"],
+            "activeUsersPeriod": active["period"],
+            "aiUsersPeriod": ai_users,
+            "aiSecondsPerActiveUser": _secs(period_ai / ai_users) if ai_users else None,
             "totalUsers": members,
-            "adoptionRate": (active["members30d"] / members) if members else None,
             "unapprovedDetectionsToday": unapproved_today,
             "unapprovedDetections30d": unapproved_30d,
             "approvedTools": approved_tools,
             "usageByTool": by_tool,
             "usageByUser": by_user,
         }
+        # -- breakdowns (people, adoption, engagement, teams, devices, shadow AI) ----------
+        metrics.update(
+            await compute_breakdowns(
+                conn,
+                org_id,
+                w,
+                w.now,
+                period_days=PERIODS[w.period],
+                approved=approved_tools,
+                live=live,
+            )
+        )
+        # Engagement is a breakdown figure: the top people take it from the people list.
+        engaged = {p["userId"]: bool(p.get("engaged")) for p in metrics.get("people", [])}
+        for user in by_user:
+            user["engaged"] = engaged.get(user["userId"], False)
         trends = {
             "hourly": [
-                {"hour": _iso(h), **hourly[i], "activeUsers": hourly_users[i]}
-                for i, h in enumerate(windows.hours)
+                {"hour": _iso(h), **buckets.hourly[i].json()} for i, h in enumerate(w.hours)
             ],
             "daily": [
-                {"date": d.isoformat(), **daily[i], "activeUsers": daily_users[i]}
-                for i, d in enumerate(windows.days)
+                {"date": d.isoformat(), **buckets.daily[i].json()} for i, d in enumerate(w.days)
             ],
         }
         return {"metrics": metrics, "trends": trends}
@@ -139,140 +250,281 @@ class DashboardService:
     # -- queries ----------------------------------------------------------------------------
 
     async def _totals(
-        self, conn: AsyncConnection, org_id: str, w: Windows
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+        self, conn: AsyncConnection, org_id: str, b: _Buckets, live: LiveTime
+    ) -> None:
+        w = b.w
         c = usage_hourly.c
-        rows = await conn.execute(
+        for hour, started, ended, detections in await conn.execute(
             select(
                 c.hour,
                 func.sum(c.sessions_started),
                 func.sum(c.sessions_ended),
-                func.sum(c.ai_usage_s),
                 func.sum(c.detections),
             )
             .where(c.org_id == org_id, c.hour >= w.earliest, c.hour < w.end)
             .group_by(c.hour)
-        )
-        hourly = [_point() for _ in w.hours]
-        daily = [_point() for _ in w.days]
-        first_hour = w.hours[0]
-        for hour, started, ended, ai, detections in rows:
-            values = (int(started or 0), int(ended or 0), float(ai or 0.0), int(detections or 0))
-            if hour >= first_hour:
-                _add(hourly[int((hour - first_hour) / timedelta(hours=1))], values)
-            day = w.day_index(hour)
-            if day is not None:
-                _add(daily[day], values)
-        return hourly, daily, daily[-1]
+        ):
+            for point in b.points(hour):
+                point.sessions += int(started or 0)
+                point.ended += int(ended or 0)
+                point.detections += int(detections or 0)
+        p = person_hour.c
+        for hour, ai, session in await conn.execute(
+            select(p.hour, func.sum(p.ai_s), func.sum(p.session_s))
+            .where(p.org_id == org_id, p.hour >= w.earliest, p.hour < w.end)
+            .group_by(p.hour)
+        ):
+            for point in b.points(hour):
+                point.ai += float(ai or 0.0)
+                point.session += float(session or 0.0)
+        for hour_s, seconds in live.hours().items():
+            for point in b.points(datetime.fromtimestamp(hour_s, UTC)):
+                point.session += seconds
 
-    async def _active_users(self, conn: AsyncConnection, org_id: str, w: Windows) -> dict[str, int]:
-        uh = user_hour.c
-        member = and_(_users.c.org_id == uh.org_id, _users.c.id == uh.user_id)
-        row = (
+    async def _active_users(
+        self, conn: AsyncConnection, org_id: str, b: _Buckets, live: LiveTime
+    ) -> dict[str, int]:
+        """Distinct active people (docs/metrics.md "Activity") per bucket and window."""
+        w = b.w
+        uh, ph = user_hour.c, person_hour.c
+        activity = union(
+            select(uh.hour, uh.user_id).where(
+                uh.org_id == org_id, uh.events > 0, uh.hour >= w.earliest, uh.hour < w.end
+            ),
+            select(ph.hour, ph.user_id).where(
+                ph.org_id == org_id,
+                ph.session_s > RESIDUE_S,
+                ph.hour >= w.earliest,
+                ph.hour < w.end,
+            ),
+        ).subquery()
+        a = activity.c
+        since = _window_starts(w)
+        counts = (
             await conn.execute(
                 select(
-                    func.count(func.distinct(case((uh.hour >= w.week_start, uh.user_id)))),
-                    func.count(func.distinct(uh.user_id)),
-                    func.count(func.distinct(case((_users.c.active.is_(True), _users.c.id)))),
-                )
-                .select_from(user_hour.outerjoin(_users, member))
-                .where(
-                    uh.org_id == org_id,
-                    uh.events > 0,
-                    uh.hour >= w.month_start,
-                    uh.hour < w.end,
+                    *[
+                        func.count(func.distinct(case((a.hour >= start, a.user_id))))
+                        for start in since.values()
+                    ]
                 )
             )
         ).one()
-        return {"7d": int(row[0]), "30d": int(row[1]), "members30d": int(row[2])}
-
-    async def _users_per_bucket(
-        self, conn: AsyncConnection, org_id: str, w: Windows
-    ) -> tuple[list[int], list[int]]:
-        uh = user_hour.c
-        hourly = [0] * len(w.hours)
-        rows = await conn.execute(
-            select(uh.hour, func.count(func.distinct(uh.user_id)))
-            .where(uh.org_id == org_id, uh.events > 0, uh.hour >= w.hours[0], uh.hour < w.end)
-            .group_by(uh.hour)
-        )
-        for hour, n in rows:
-            hourly[int((hour - w.hours[0]) / timedelta(hours=1))] = int(n)
-        # Local days are contiguous ranges of UTC hours: map each hour to its day in SQL so the
-        # database counts distinct users per day (DST days have 23 or 25 hours).
+        windows = {name: int(n) for name, n in zip(since, counts, strict=True)}
+        for hour, n in await conn.execute(
+            select(a.hour, func.count(func.distinct(a.user_id)))
+            .where(a.hour >= w.hours[0])
+            .group_by(a.hour)
+        ):
+            b.hourly[int((hour - w.hours[0]) / HOUR)].users = int(n)
         day = case(
-            *[(uh.hour >= start, i) for i, start in reversed(list(enumerate(w.day_starts)))],
+            *[(a.hour >= start, i) for i, start in reversed(list(enumerate(w.day_starts)))],
             else_=-1,
         )
-        daily = [0] * len(w.days)
-        rows = await conn.execute(
-            select(day.label("day"), func.count(func.distinct(uh.user_id)))
-            .where(uh.org_id == org_id, uh.events > 0, uh.hour >= w.month_start, uh.hour < w.end)
-            .group_by(day)
-        )
-        for index, n in rows:
-            if 0 <= int(index) < len(daily):
-                daily[int(index)] = int(n)
-        return hourly, daily
+        for index, n in await conn.execute(
+            select(day.label("day"), func.count(func.distinct(a.user_id))).group_by(day)
+        ):
+            if 0 <= int(index) < len(b.daily):
+                b.daily[int(index)].users = int(n)
+        if live.active:
+            await self._live_activity(conn, activity, b, live, windows)
+        b.today.users = b.daily[-1].users
+        return windows
+
+    async def _live_activity(
+        self,
+        conn: AsyncConnection,
+        activity: Any,
+        b: _Buckets,
+        live: LiveTime,
+        windows: dict[str, int],
+    ) -> None:
+        """Add the people whom only their live session makes active in a recent bucket: an
+        active session makes its person active in the current hour, and its live tail in
+        every hour it adds time to."""
+        w = b.w
+        recent = w.hours[0]
+        first = w.day_index(recent)
+        if first is not None:
+            recent = min(recent, w.day_starts[first])
+        a = activity.c
+        stored: dict[str, set[datetime]] = defaultdict(set)
+        for hour, user in await conn.execute(
+            select(a.hour, a.user_id).where(
+                a.hour >= recent, in_list(conn.dialect.name, a.user_id, "users")
+            ),
+            {"users": sorted(live.active)},
+        ):
+            stored[str(user)].add(hour)
+        for user in live.active:
+            gained = {w.current_hour}
+            gained |= {
+                datetime.fromtimestamp(h, UTC) for h, s in live.extra.get(user, {}).items() if s > 0
+            }
+            had = stored.get(user, set())
+            for hour in sorted(gained - had):
+                if w.hours[0] <= hour < w.end:
+                    b.hourly[int((hour - w.hours[0]) / HOUR)].users += 1
+            days_had = {w.day_index(h) for h in had}
+            for index in {w.day_index(h) for h in gained} - days_had:
+                if index is not None:
+                    b.daily[index].users += 1
+        # Every window ends now, so it counts a live person unless it counted them already.
+        # Stored activity since ``recent`` is inside every window; older activity is read for
+        # the few live people without any (their last activity moment is normally recent).
+        latest = {user: max(hours) for user, hours in stored.items() if hours}
+        missing = sorted(live.active - set(latest))
+        if missing:
+            for user, hour in await conn.execute(
+                select(a.user_id, func.max(a.hour))
+                .where(in_list(conn.dialect.name, a.user_id, "users"))
+                .group_by(a.user_id),
+                {"users": missing},
+            ):
+                latest[str(user)] = hour
+        since = _window_starts(w)
+        for user in live.active:
+            last = latest.get(user)
+            for name, start in since.items():
+                if last is None or last < start:
+                    windows[name] += 1
 
     async def _by_tool(
         self, conn: AsyncConnection, org_id: str, w: Windows, approved: list[str]
     ) -> tuple[list[dict[str, Any]], int, int]:
-        c = usage_hourly.c
+        t = tool_hour.c
+        in_period = t.hour >= w.period_start
+        start = min(w.period_start, w.month_start)
         rows = await conn.execute(
             select(
-                c.tool,
-                func.sum(c.detections),
-                func.sum(c.detection_duration_s),
-                func.count(func.distinct(case((c.detections > 0, c.user_id)))),
-                func.sum(case((c.hour >= w.today_start, c.detections), else_=0)),
+                t.tool,
+                func.sum(case((in_period, t.ai_s), else_=0.0)),
+                func.sum(case((in_period, t.detections), else_=0)),
+                func.count(func.distinct(case((in_period & (t.detections > 0), t.user_id)))),
+                func.sum(case((t.hour >= w.today_start, t.detections), else_=0)),
+                func.sum(case((t.hour >= w.month_start, t.detections), else_=0)),
             )
-            .where(c.org_id == org_id, c.tool != "", c.hour >= w.month_start, c.hour < w.end)
-            .group_by(c.tool)
+            .where(t.org_id == org_id, t.hour >= start, t.hour < w.end)
+            .group_by(t.tool)
         )
+        s = tool_seen.c
+        seen = {
+            tool: (first, last)
+            for tool, first, last in await conn.execute(
+                select(s.tool, func.min(s.first_seen), func.max(s.last_seen))
+                .where(s.org_id == org_id)
+                .group_by(s.tool)
+            )
+        }
         tools: list[dict[str, Any]] = []
         unapproved_today = unapproved_30d = 0
-        for tool, detections, seconds, users, today in rows:
-            if not detections:
-                continue
+        for tool, seconds, detections, users, today, month in rows:
             ok = is_approved(tool, approved)
             if not ok:
-                unapproved_30d += int(detections)
+                unapproved_30d += int(month or 0)
                 unapproved_today += int(today or 0)
+            if not detections:
+                continue
+            first, last = seen.get(tool, (None, None))
             tools.append(
                 {
                     "tool": tool,
+                    "aiSeconds": _secs(float(seconds or 0.0)),
+                    "durationSeconds": _secs(float(seconds or 0.0)),
                     "detections": int(detections),
-                    "durationSeconds": float(seconds or 0.0),
                     "users": int(users),
                     "detectionsToday": int(today or 0),
                     "approved": ok,
+                    "firstSeen": _iso(first) if first is not None else None,
+                    "lastSeen": _iso(last) if last is not None else None,
                 }
             )
-        tools.sort(key=lambda t: (-t["durationSeconds"], -t["detections"], t["tool"]))
+        tools.sort(key=lambda x: (-x["aiSeconds"], -x["detections"], x["tool"]))
         return tools, unapproved_today, unapproved_30d
 
     async def _by_user(
-        self, conn: AsyncConnection, org_id: str, w: Windows
-    ) -> list[dict[str, Any]]:
+        self, conn: AsyncConnection, org_id: str, w: Windows, live: LiveTime
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The top people by AI time in the period, and how many have AI time > 0."""
+        people: dict[str, dict[str, Any]] = {}
+
+        def entry(user: str) -> dict[str, Any]:
+            found = people.get(user)
+            if found is None:
+                found = people[user] = {
+                    "userId": user,
+                    "aiSeconds": 0.0,
+                    "sessionSeconds": 0.0,
+                    "sessions": 0,
+                    "detections": 0,
+                }
+            return found
+
+        p = person_hour.c
+        for user, ai, session in await conn.execute(
+            select(p.user_id, func.sum(p.ai_s), func.sum(p.session_s))
+            .where(p.org_id == org_id, p.hour >= w.period_start, p.hour < w.end)
+            .group_by(p.user_id)
+        ):
+            e = entry(user)
+            e["aiSeconds"] += float(ai or 0.0)
+            e["sessionSeconds"] += float(session or 0.0)
+        start, end = w.period_start.timestamp(), w.end.timestamp()
+        for user in live.extra:
+            extra = live.seconds(user, start, end)
+            if extra > 0:
+                entry(user)["sessionSeconds"] += extra
         c = usage_hourly.c
-        ai = func.sum(c.ai_usage_s)
-        rows = await conn.execute(
-            select(c.user_id, func.sum(c.sessions_started), ai, func.sum(c.detections))
-            .where(c.org_id == org_id, c.hour >= w.month_start, c.hour < w.end)
+        for user, sessions, detections in await conn.execute(
+            select(c.user_id, func.sum(c.sessions_started), func.sum(c.detections))
+            .where(c.org_id == org_id, c.hour >= w.period_start, c.hour < w.end)
             .group_by(c.user_id)
-            .order_by(ai.desc(), c.user_id)
-            .limit(self._top_users)
-        )
-        return [
-            {
-                "userId": user,
-                "sessions": int(sessions or 0),
-                "aiUsageSeconds": float(seconds or 0.0),
-                "detections": int(detections or 0),
-            }
-            for user, sessions, seconds, detections in rows
-        ]
+        ):
+            e = entry(user)
+            e["sessions"] += int(sessions or 0)
+            e["detections"] += int(detections or 0)
+        ai_users = sum(1 for e in people.values() if _secs(e["aiSeconds"]) > 0)
+        top = sorted(people.values(), key=lambda e: (-_secs(e["aiSeconds"]), e["userId"]))
+        top = [e for e in top if e["aiSeconds"] > 0 or e["sessions"] or e["detections"]]
+        top = top[: self._top_users]
+        ids = [e["userId"] for e in top]
+        details: dict[str, tuple[Any, Any]] = {}
+        seen: dict[str, datetime] = {}
+        if ids:
+            u, s = _users.c, person_seen.c
+            for user, email, team in await conn.execute(
+                select(u.id, u.email, u.team).where(
+                    u.org_id == bindparam("org"), in_list(conn.dialect.name, u.id, "ids")
+                ),
+                {"org": org_id, "ids": ids},
+            ):
+                details[user] = (email, team)
+            for user, last in await conn.execute(
+                select(s.user_id, s.last_seen).where(
+                    s.org_id == bindparam("org"), in_list(conn.dialect.name, s.user_id, "ids")
+                ),
+                {"org": org_id, "ids": ids},
+            ):
+                seen[user] = last
+        result = []
+        for e in top:
+            email, team = details.get(e["userId"], (None, None))
+            last = seen.get(e["userId"])
+            ai = _secs(e["aiSeconds"])
+            result.append(
+                {
+                    "userId": e["userId"],
+                    "email": email,
+                    "team": team,
+                    "aiSeconds": ai,
+                    "aiUsageSeconds": ai,
+                    "sessionSeconds": _secs(e["sessionSeconds"]),
+                    "sessions": e["sessions"],
+                    "detections": e["detections"],
+                    "lastActivity": _iso(last) if last is not None else None,
+                }
+            )
+        return result, ai_users
 
     async def _active_sessions(self, conn: AsyncConnection, org_id: str, w: Windows) -> int:
         o = open_sessions.c
@@ -289,17 +541,6 @@ class DashboardService:
                 )
             ).scalar_one()
         )
-
-
-def _point() -> dict[str, Any]:
-    return {"sessions": 0, "sessionsEnded": 0, "aiUsageSeconds": 0.0, "detections": 0}
-
-
-def _add(point: dict[str, Any], values: tuple[int, int, float, int]) -> None:
-    point["sessions"] += values[0]
-    point["sessionsEnded"] += values[1]
-    point["aiUsageSeconds"] += values[2]
-    point["detections"] += values[3]
 
 
 __all__ = ["STALE_AFTER", "TOP_USERS", "DashboardService"]

@@ -19,8 +19,26 @@ HOUR = timedelta(hours=1)
 HOURLY_POINTS = 24
 """Points of the hourly trend: the current hour and the 23 before it."""
 DAILY_POINTS = 30
-"""Points of the daily trend (and days of the 30-day windows), today included."""
+"""Days of the default period (and of the 30-day windows), today included."""
 WEEK_DAYS = 7
+QUARTER_DAYS = 90
+"""Longest window (days, today included): the 90-day KPIs and the longest period."""
+PERIODS = {"7d": 7, "30d": 30, "90d": 90}
+"""The periods offered (``?period=``), in days, today included."""
+DEFAULT_PERIOD = "30d"
+
+
+def parse_period(name: str | None) -> str:
+    """The period name for ``name`` (None -> :data:`DEFAULT_PERIOD`).
+
+    Raises:
+        ValidationError: Not one of :data:`PERIODS`.
+    """
+    if name is None:
+        return DEFAULT_PERIOD
+    if name not in PERIODS:
+        raise ValidationError(f"period must be one of {', '.join(PERIODS)}")
+    return name
 
 
 def parse_timezone(name: str | None) -> tzinfo:
@@ -58,9 +76,13 @@ class Windows:
             later in the current hour, e.g. by a fast agent clock, count; later hours do not).
         current_hour: Start of the current UTC hour.
         hours: Starts of the 24 hourly-trend buckets, oldest first.
-        days: Local dates of the 30 daily-trend days, oldest first (``days[-1]`` is today).
+        days: Local dates of the period's days (the daily trend), oldest first
+            (``days[-1]`` is today).
         day_starts: UTC instants of the local midnights starting ``days``.
         timezone: Name of the zone of ``days``.
+        period: Name of the period (``7d``, ``30d``, ``90d``).
+        quarter_starts: UTC instants of the local midnights of the last 90 days (the longest
+            window), oldest first.
     """
 
     now: datetime
@@ -70,6 +92,8 @@ class Windows:
     days: tuple[date, ...]
     day_starts: tuple[datetime, ...]
     timezone: str
+    period: str = DEFAULT_PERIOD
+    quarter_starts: tuple[datetime, ...] = ()
 
     @property
     def today_start(self) -> datetime:
@@ -79,31 +103,48 @@ class Windows:
     @property
     def week_start(self) -> datetime:
         """Start of the 7-day window (today and the 6 days before)."""
-        return self.day_starts[-WEEK_DAYS]
+        return self.quarter_starts[-WEEK_DAYS]
 
     @property
     def month_start(self) -> datetime:
         """Start of the 30-day window (today and the 29 days before)."""
+        return self.quarter_starts[-DAILY_POINTS]
+
+    @property
+    def quarter_start(self) -> datetime:
+        """Start of the 90-day window (today and the 89 days before)."""
+        return self.quarter_starts[0]
+
+    @property
+    def period_start(self) -> datetime:
+        """Start of the period (its first local midnight)."""
         return self.day_starts[0]
+
+    @property
+    def period_days(self) -> int:
+        """Days of the period, today included."""
+        return len(self.days)
 
     @property
     def earliest(self) -> datetime:
         """Earliest bucket any KPI reads."""
-        return min(self.month_start, self.hours[0])
+        return min(self.quarter_start, self.hours[0])
 
     @classmethod
-    def at(cls, now: datetime, zone: tzinfo = UTC) -> Windows:
-        """Windows for a snapshot at ``now`` in ``zone``.
+    def at(cls, now: datetime, zone: tzinfo = UTC, period: str = DEFAULT_PERIOD) -> Windows:
+        """Windows for a snapshot at ``now`` in ``zone`` over ``period``.
 
         Raises:
-            ValidationError: A local midnight in the window is not a whole UTC hour.
+            ValidationError: A local midnight in the window is not a whole UTC hour, or the
+                period is unknown.
         """
+        period_days = PERIODS[parse_period(period)]
         if now.tzinfo is None:
             raise ValueError("naive datetime given as the snapshot time")
         now = now.astimezone(UTC)
         current = hour_of(now)
         today = now.astimezone(zone).date()
-        days = tuple(today - timedelta(days=DAILY_POINTS - 1 - i) for i in range(DAILY_POINTS))
+        days = tuple(today - timedelta(days=QUARTER_DAYS - 1 - i) for i in range(QUARTER_DAYS))
         starts = []
         for day in days:
             start = datetime.combine(day, time(0), zone).astimezone(UTC)
@@ -119,9 +160,11 @@ class Windows:
             end=current + HOUR,
             current_hour=current,
             hours=hours,
-            days=days,
-            day_starts=tuple(starts),
+            days=days[-period_days:],
+            day_starts=tuple(starts[-period_days:]),
             timezone=str(zone),
+            period=period,
+            quarter_starts=tuple(starts),
         )
 
     def day_index(self, bucket: datetime) -> int | None:
@@ -137,9 +180,13 @@ class Windows:
 
 __all__ = [
     "DAILY_POINTS",
+    "DEFAULT_PERIOD",
     "HOURLY_POINTS",
+    "PERIODS",
+    "QUARTER_DAYS",
     "Windows",
     "is_approved",
+    "parse_period",
     "parse_timezone",
     "tool_key",
 ]

@@ -16,6 +16,13 @@ The limit is enforced twice:
 
 The limit is per process: with P processes an organization may hold up to P x N connections
 (docs/deploy.md "Limits").
+
+A third, coarser bound lives in the engine's connection registry, which sees every
+*negotiated* connection, including those that never open a transport: organizations are
+the registry's tenants (:func:`org_tenant`), and one organization may hold at most
+:func:`tenant_connection_cap` live connections there -- the per-organization limit, and a
+share of ``AIUSAGE_MAX_CONNECTIONS`` -- so a tenant that floods negotiate fills only its own
+share and every other tenant can still connect.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ __all__ = [
     "OrgConnectionTracker",
     "guard_authenticate",
     "limit_org_connections",
+    "org_tenant",
+    "tenant_connection_cap",
 ]
 
 ORG_LIMIT_TEXT: Final = "Organization connection limit reached ({limit})"
@@ -54,6 +63,30 @@ def _is_super_admin(principal: Principal | None) -> bool:
     if isinstance(roles, str):
         return roles == _SUPER_ADMIN
     return isinstance(roles, list | tuple | frozenset | set) and _SUPER_ADMIN in roles
+
+
+def org_tenant(principal: Principal) -> str | None:
+    """The engine's tenant key of a principal: its organization. Platform operators
+    (SuperAdmin) belong to no tenant, so they are never refused for a tenant's share."""
+    if _is_super_admin(principal):
+        return None
+    return _org_of(principal)
+
+
+def tenant_connection_cap(
+    max_connections: int | None, max_org_connections: int | None, max_org_share: float
+) -> int | None:
+    """Live connections (negotiated ones included) one organization may hold in a process.
+
+    The smaller of ``max_org_connections`` and ``max_org_share`` of ``max_connections``
+    (at least 1); None when neither limit is set.
+    """
+    caps = []
+    if max_org_connections is not None:
+        caps.append(max_org_connections)
+    if max_connections is not None and max_org_share < 1.0:
+        caps.append(max(1, int(max_connections * max_org_share)))
+    return min(caps) if caps else None
 
 
 class OrgConnectionTracker:
@@ -127,7 +160,8 @@ def _is_new_connection(request: HttpRequestInfo) -> bool:
     # signalr-protocol.md §2.1: negotiate creates a connection; a WebSocket upgrade without
     # `id` is a skipNegotiation connection created on the fly. Every other request (SSE GET,
     # long polls, POST sends, DELETE) belongs to an existing connection and must not be cut.
-    if request.path.rstrip("/").endswith("/negotiate"):
+    # Hub paths match ignoring case, so must this check (or NEGOTIATE would skip the limit).
+    if request.path.rstrip("/").lower().endswith("/negotiate"):
         return True
     if request.method == "GET" and "id" not in request.query:
         upgrade = request.headers.get("upgrade") or request.headers.get("Upgrade") or ""

@@ -58,6 +58,14 @@ class _HandlerView(Protocol):
     def stats_snapshot(self) -> dict[str, int]: ...
 
 
+class _LifetimeView(Protocol):
+    """What the collector reads from a :class:`hubserver.HubLifetimeManager`."""
+
+    def is_healthy(self) -> bool: ...
+
+    def stats(self) -> dict[str, int | float]: ...
+
+
 def _transport_name(value: Any) -> str:
     name = _TRANSPORT_NAMES.get(int(value)) if value is not None else None
     return name or "unknown"
@@ -75,7 +83,7 @@ class MetricsCollector:
 
     handler: _HandlerView | None = None
     endpoint: Any = None
-    lifetime: Any = None
+    lifetime: _LifetimeView | None = None
     ingestion_stats: Any = None
     coalescer: Any = None
     staleness: DashboardStaleness | None = None
@@ -249,13 +257,7 @@ class MetricsCollector:
         except Exception:
             healthy.add(0)
         out.append(healthy)
-        stats_fn = getattr(lifetime, "stats", None)
-        if not callable(stats_fn):
-            kind = MetricFamily("aiusage_backplane_info", "Lifetime manager in use.", "gauge")
-            kind.add(1, {"kind": type(lifetime).__name__})
-            out.append(kind)
-            return out
-        stats: dict[str, Any] = stats_fn()
+        stats = lifetime.stats()
         kind = MetricFamily("aiusage_backplane_info", "Lifetime manager in use.", "gauge")
         kind.add(1, {"kind": type(lifetime).__name__})
         out.append(kind)

@@ -14,21 +14,34 @@ role not Admin, Manager or SuperAdmin                      403     ``Forbidden``
 organization unknown                                       403     ``Unknown organization``
 subscription not active/trialing                           403     ``Subscription inactive: <s>``
 store role (demoted user) not Admin/Manager/SuperAdmin     403     ``Forbidden``
-no active membership, with ``require_user_record``         403     ``Access revoked``
+user removed/deactivated; unknown if records are required 403     ``Access revoked``
 store unreachable                                          503     ``Service Unavailable``
 =========================================================  ======  ==============================
 
 SuperAdmin is exempt from the organization match and from the subscription check: platform
 operators act across tenants.
+
+The decision itself is :class:`aiusage.auth.access_policy.AccessPolicy`, the same one every
+REST route goes through (docs/security.md "One access decision"); this module adds what is
+specific to the hub: the organization match of the query string, the 401 of the engine, and
+the engine principal. Its ``user_id`` (what ``Clients.User`` targets) is tenant-scoped,
+``{orgId}:{sub}`` (:func:`hub_user_id`): user ids are unique only within an organization.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any, Final, Protocol
+from collections.abc import Callable
+from typing import Final
 
+from aiusage.auth.access_policy import (
+    ACTIVE_SUBSCRIPTIONS,
+    AccessChecker,
+    AccessPolicy,
+    AccessRefused,
+    subscription_refusal,
+)
 from aiusage.auth.deps import requested_organization
 from aiusage.auth.errors import UNAUTHORIZED, InvalidToken
 from aiusage.auth.http import bearer_token
@@ -41,77 +54,33 @@ _log = logging.getLogger("aiusage.realtime.access")
 PRINCIPAL_ITEM: Final = "aiusage.principal"
 """``HubConnection.items`` key where the hub caches the connection's :class:`UserPrincipal`."""
 
-ACTIVE_SUBSCRIPTIONS: Final = frozenset({"active", "trialing"})
-"""Subscription statuses that allow watching live analytics."""
-
 KNOWN_USER_CLAIM: Final = "aiusage:storeRole"
 """Claim added by :func:`make_authenticate` when the store knows the user: the role the store
 holds for them at connect time. Revalidation re-checks users that carry it."""
 
 
-class AccessChecker(Protocol):
-    """The store's current view of organizations and memberships (implemented over the
-    platform's repositories)."""
-
-    async def subscription_status(self, org_id: str) -> str | None:
-        """``active``, ``trialing``, ``past_due``, ``canceled`` ..., or None for no such org."""
-        ...
-
-    async def user_role(self, org_id: str, user_id: str) -> str | None:
-        """The role of an *active* member ``user_id`` of ``org_id``; None when the store has no
-        active membership (unknown user, removed or deactivated)."""
-        ...
-
-    async def subscription_statuses(self, org_ids: Collection[str]) -> dict[str, str | None]:
-        """:meth:`subscription_status` of many organizations at once (revalidation sweeps:
-        a few queries for a thousand organizations instead of a thousand)."""
-        ...
-
-    async def user_roles(
-        self, members: Collection[tuple[str, str]]
-    ) -> dict[tuple[str, str], str | None]:
-        """:meth:`user_role` of many ``(org_id, user_id)`` pairs at once."""
-        ...
+__all__ = [
+    "ACTIVE_SUBSCRIPTIONS",
+    "KNOWN_USER_CLAIM",
+    "PRINCIPAL_ITEM",
+    "AccessChecker",
+    "AccessPolicy",
+    "hub_user_id",
+    "make_authenticate",
+    "principal_of",
+    "subscription_refusal",
+]
 
 
-def subscription_refusal(status: str | None) -> str | None:
-    """The 403 text for a subscription status, or None when it allows access."""
-    if status is None:
-        return "Unknown organization"
-    if status not in ACTIVE_SUBSCRIPTIONS:
-        return f"Subscription inactive: {status}"
-    return None
+def hub_user_id(org_id: str, user_id: str) -> str:
+    """The engine's user id of a connection (``Clients.User`` targeting): tenant-scoped,
+    because the same user id may exist in two organizations."""
+    return f"{org_id}:{user_id}"
 
 
 def principal_of(principal: Principal) -> UserPrincipal:
     """The platform principal behind an engine principal built by :func:`make_authenticate`."""
     return UserPrincipal.from_claims(principal.claims)
-
-
-class _TtlCache:
-    """Tiny per-key cache: long polling re-authenticates every request, and each request
-    should not cost a database round trip; a second is far below the 5 s revocation bound."""
-
-    __slots__ = ("_clock", "_data", "_max", "_ttl")
-
-    def __init__(self, ttl: float, clock: Callable[[], float], max_entries: int = 10_000) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._data: dict[Any, tuple[float, str | None]] = {}
-        self._max = max_entries
-
-    async def get(self, key: Any, load: Callable[[], Awaitable[str | None]]) -> str | None:
-        if self._ttl <= 0:
-            return await load()
-        now = self._clock()
-        hit = self._data.get(key)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        value = await load()
-        if len(self._data) >= self._max:
-            self._data.clear()
-        self._data[key] = (now, value)
-        return value
 
 
 def make_authenticate(
@@ -121,6 +90,7 @@ def make_authenticate(
     require_user_record: bool = False,
     cache_ttl: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
+    policy: AccessPolicy | None = None,
 ) -> AuthHook:
     """Build the AnalyticsHub's authentication hook.
 
@@ -128,17 +98,22 @@ def make_authenticate(
         verifier: Validates the bearer token.
         access_checker: Subscription and membership lookups.
         require_user_record: Refuse tokens whose ``sub`` is not an active member in the store.
-            Off by default so that tokens from ``aiusage token issue`` (any ``sub``) connect;
-            a user the store *does* know is always checked (removed/demoted -> 403).
+            Off by default here so that hook-level tests connect with any ``sub``; the
+            platform passes its :class:`AccessPolicy` (on unless
+            ``AIUSAGE_ALLOW_UNKNOWN_USERS``). A user the store *does* know is always checked
+            (removed/demoted -> 403).
         cache_ttl: Seconds a lookup answer is reused across requests (0 disables).
         clock: Monotonic clock for the cache.
+        policy: The access decision shared with the REST routes (overrides the three
+            arguments above).
 
     Returns:
         ``async (HttpRequestInfo) -> Principal``, raising
         :class:`hubserver.errors.AuthenticationFailed` to refuse.
     """
-    statuses = _TtlCache(cache_ttl, clock)
-    roles = _TtlCache(cache_ttl, clock)
+    decision = policy or AccessPolicy(
+        access_checker, require_user_record=require_user_record, cache_ttl=cache_ttl, clock=clock
+    )
 
     async def authenticate(request: HttpRequestInfo) -> Principal:
         # signalr-protocol.md §1.6: the header or the access_token query, on every request.
@@ -158,38 +133,23 @@ def make_authenticate(
             _log.info("hub: %s of %s asked for organization %r", user.sub, user.org, requested)
             raise AuthenticationFailed(403, "Organization mismatch")
         try:
-            if not user.is_super_admin:
-                status = await statuses.get(
-                    user.org, lambda: access_checker.subscription_status(user.org)
-                )
-                refusal = subscription_refusal(status)
-                if refusal is not None:
-                    raise AuthenticationFailed(403, refusal)
-            store_role = await roles.get(
-                (user.org, user.sub), lambda: access_checker.user_role(user.org, user.sub)
-            )
-        except AuthenticationFailed:
-            raise
-        except Exception as exc:
-            # The store is unreachable: neither a yes nor a no. 503 lets clients retry
-            # (automatic reconnect) instead of being told they are not allowed.
-            _log.warning("hub: access lookup failed: %s", exc)
-            raise AuthenticationFailed(503, "Service Unavailable") from None
+            acting, store_role = await decision.decide(user, DASHBOARD_ROLES, requested)
+        except AccessRefused as exc:
+            if exc.status >= 500:
+                _log.warning("hub: access lookup failed: %s", exc.__cause__)
+            raise AuthenticationFailed(exc.status, exc.message) from None
+        if requested is not None and not acting.can_access_org(requested):
+            raise AuthenticationFailed(403, "Organization mismatch")  # a demoted SuperAdmin
         # Normalised names, whatever claim names the token config uses (principal_of reads these).
         claims = dict(user.claims)
         claims["org"] = user.org
-        claims["role"] = sorted(user.roles)
+        claims["role"] = sorted(acting.roles)
         claims.pop(KNOWN_USER_CLAIM, None)  # only this hook may set it, never the token
-        if store_role is None:
-            if require_user_record:
-                raise AuthenticationFailed(403, "Access revoked")
-        else:
-            # The store is the authority on membership: a demoted user keeps a token that
-            # still says Admin until it expires, so the store's role replaces the claim.
-            if store_role not in DASHBOARD_ROLES:
-                raise AuthenticationFailed(403, "Forbidden")
+        if store_role is not None:
             claims["role"] = store_role
             claims[KNOWN_USER_CLAIM] = store_role
-        return Principal(user_id=user.sub, claims=claims, expires_at=user.exp)
+        return Principal(
+            user_id=hub_user_id(user.org, user.sub), claims=claims, expires_at=user.exp
+        )
 
     return authenticate

@@ -4,13 +4,15 @@ Tenant isolation rests on three rules, all enforced on the server:
 
 1. who may connect is decided by the authentication hook (:func:`make_authenticate`);
 2. the groups a connection joins are derived from its *verified* principal only
-   (``org:{orgId}``, ``user:{userId}``, ``admin``, ``superadmin``); no hub method accepts a raw
-   group name, and an organization id given by a client is checked against the token;
+   (``org:{orgId}``, ``user:{orgId}:{userId}``, ``admin``, ``superadmin``); no hub method
+   accepts a raw group name, and an organization id given by a client is checked against the
+   token;
 3. ``BroadcastDashboardUpdate`` goes only to the caller's own organization unless the caller is
    SuperAdmin.
 
-``user:{userId}`` relies on ``sub`` being unique within the issuer (RFC 7519 §4.1.2), which the
-built-in issuer and the store (generated user ids) guarantee.
+``user:{orgId}:{userId}`` is tenant-scoped: a user id is unique only within its organization
+(the store's key is ``(org_id, id)``; agents report employees by their own ids), so org-a's
+``X`` never receives org-b's ``X``'s ExportCompleted or alerts (docs/security.md).
 
 A fresh hub instance serves each invocation (hubserver's model, as ASP.NET Core), so the
 snapshot provider and the access checker are class attributes, set by
@@ -19,16 +21,19 @@ snapshot provider and the access checker are class attributes, set by
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol, cast
 
 from aiusage.auth.deps import requested_organization
 from aiusage.auth.principal import ADMIN, SUPER_ADMIN, UserPrincipal
+from aiusage.errors import ValidationError
 from aiusage.realtime.access import (
     PRINCIPAL_ITEM,
     AccessChecker,
     make_authenticate,
     principal_of,
 )
+from aiusage.realtime.dashboard_update import check_broadcast
+from aiusage.realtime.publisher import user_group
 from hubserver import Hub, HubError
 
 __all__ = [
@@ -55,16 +60,14 @@ def org_group(org_id: str) -> str:
     return f"org:{org_id}"
 
 
-def user_group(user_id: str) -> str:
-    """The group of every connection of one user."""
-    return f"user:{user_id}"
-
-
 class SnapshotProvider(Protocol):
     """Computes the dashboard structure (``{metrics, trends}``) for an organization."""
 
-    async def snapshot(self, org_id: str) -> dict[str, Any]:
-        """The same structure as ``GET /api/dashboard`` and DashboardUpdate."""
+    async def snapshot(
+        self, org_id: str, tz: str | None = None, period: str | None = None
+    ) -> dict[str, Any]:
+        """The same structure as ``GET /api/dashboard`` and DashboardUpdate (``tz``/``period``
+        as its query parameters)."""
         ...
 
 
@@ -127,13 +130,14 @@ class AnalyticsHub(Hub):
     # -- lifecycle --------------------------------------------------------------------------
 
     async def on_connected(self) -> None:
-        """Seed step 4: join ``org:{orgId}``, ``user:{userId}``, and ``admin``/``superadmin``."""
+        """Seed step 4: join ``org:{orgId}``, ``user:{orgId}:{userId}``, and
+        ``admin``/``superadmin``."""
         user = self._user()
         home = self._home_org(user)
         cid = self.context.connection_id
         await self.groups.add(cid, org_group(home))
         self._joined().add(home)
-        await self.groups.add(cid, user_group(user.sub))
+        await self.groups.add(cid, user_group(user.org, user.sub))
         if ADMIN in user.roles:
             await self.groups.add(cid, ADMIN_GROUP)
         if SUPER_ADMIN in user.roles:
@@ -178,28 +182,52 @@ class AnalyticsHub(Hub):
         """Send ``DashboardUpdate(metrics)`` to ``org:{org_id}`` (the seed's method).
 
         Seed "Tenant Isolation": hub methods verify the caller belongs to the target org.
+        Every dashboard of the organization, Admins' included, shows what this sends, so only
+        Admin and SuperAdmin may call it, and only with a payload that validates against the
+        DashboardUpdate schema (docs/security.md "BroadcastDashboardUpdate").
 
         Raises:
             HubError: ``Forbidden`` when ``org_id`` is not the caller's organization (SuperAdmin
-                may target any organization).
+                may target any organization); ``Forbidden: ...`` for other roles than Admin and
+                SuperAdmin; ``Invalid DashboardUpdate: ...`` naming the first schema problem.
         """
         user = self._user()
         _check_org_id(org_id)
         if not user.can_access_org(org_id):
             raise HubError("Forbidden")
+        check_broadcast(user, org_id, metrics)
         await self.clients.group(org_group(org_id)).send("DashboardUpdate", metrics)
 
-    async def get_dashboard_snapshot(self) -> dict[str, Any]:
+    async def get_dashboard_snapshot(
+        self, tz: object = None, period: object = None
+    ) -> dict[str, Any]:
         """The caller's organization's dashboard (``{metrics, trends}``).
 
+        Args:
+            tz: Optional IANA zone of "today" and of the days (docs/metrics.md "Time"); the
+                pushed DashboardUpdate stays in UTC.
+            period: Optional ``7d``, ``30d`` (default) or ``90d``.
+
         Raises:
-            HubError: ``Dashboard unavailable`` when no snapshot provider is configured.
+            HubError: ``Dashboard unavailable`` when no snapshot provider is configured; the
+                validation message for a bad zone or period.
         """
         user = self._user()
         provider = type(self).snapshot_provider
         if provider is None:
             raise HubError("Dashboard unavailable")
-        return await provider.snapshot(self._home_org(user))
+        org_id = self._home_org(user)
+        if tz is None and period is None:
+            return await provider.snapshot(org_id)
+        for value in (tz, period):
+            if value is not None and (not isinstance(value, str) or len(value) > 64):
+                raise HubError("Invalid dashboard arguments")
+        try:
+            return await provider.snapshot(
+                org_id, tz=cast(str | None, tz), period=cast(str | None, period)
+            )
+        except ValidationError as exc:
+            raise HubError(str(exc)) from exc
 
 
 def make_analytics_hub(

@@ -13,7 +13,7 @@ AIDetected         ``org:{orgId}``      ``{tool, duration, userId}``
 UserJoined         ``org:{orgId}``      ``{userId, email, timestamp}``
 DashboardUpdate    ``org:{orgId}``      ``{metrics, trends}``
 Alert              ``org:`` / ``user:`` ``{type, message, severity}``
-ExportCompleted    ``user:{userId}``    ``{jobId, downloadUrl}``
+ExportCompleted    ``user:{o}:{u}``     ``{jobId, downloadUrl}``
 =================  ===================  ==============================================
 
 The publisher works on anything shaped like :class:`hubserver.HubContext` (the in-memory or
@@ -70,9 +70,10 @@ def org_group(org_id: str) -> str:
     return f"org:{org_id}"
 
 
-def user_group(user_id: str) -> str:
-    """Group of every connection of one user."""
-    return f"user:{user_id}"
+def user_group(org_id: str, user_id: str) -> str:
+    """Group of every connection of one user: ``user:{orgId}:{userId}``, tenant-scoped
+    because user ids are unique only within an organization (docs/security.md)."""
+    return f"user:{org_id}:{user_id}"
 
 
 def iso(moment: datetime) -> str:
@@ -200,20 +201,22 @@ class EventPublisher:
     async def alert(
         self, org_id: str, payload: Mapping[str, Any], user_id: str | None = None
     ) -> None:
-        """Alert ``{type, message, severity}`` to ``user:{user_id}`` when given, else to
-        ``org:{org_id}``."""
+        """Alert ``{type, message, severity}`` to ``user:{org_id}:{user_id}`` when given, else
+        to ``org:{org_id}``."""
         body = dict(payload)
         body.setdefault("organizationId", org_id)
         if user_id is not None:
-            await self._hub.clients.group(user_group(user_id)).send(ALERT, body)
+            await self._hub.clients.group(user_group(org_id, user_id)).send(ALERT, body)
         else:
             await self._to_org(org_id, ALERT, body)
 
     async def export_completed(
-        self, user_id: str, job_id: str, download_url: str, **extra: Any
+        self, org_id: str, user_id: str, job_id: str, download_url: str, **extra: Any
     ) -> None:
-        """ExportCompleted ``{jobId, downloadUrl}`` (plus camelCase ``extra``) to the
-        requesting user's ``user:{userId}`` group (joined by every connection of that user)."""
+        """ExportCompleted ``{jobId, downloadUrl, organizationId}`` (plus camelCase ``extra``)
+        to the requesting user's ``user:{orgId}:{userId}`` group (joined by every connection
+        of that user of that organization, and no one else)."""
         payload: dict[str, Any] = {"jobId": job_id, "downloadUrl": download_url}
         payload.update(extra)
-        await self._hub.clients.group(user_group(user_id)).send(EXPORT_COMPLETED, payload)
+        payload.setdefault("organizationId", org_id)
+        await self._hub.clients.group(user_group(org_id, user_id)).send(EXPORT_COMPLETED, payload)

@@ -8,9 +8,10 @@ Steps inside one write transaction (SQLite ``BEGIN IMMEDIATE``):
    ``INSERT ... ON CONFLICT DO NOTHING RETURNING event_id``: ids not returned were applied by an
    earlier batch and are skipped (idempotency, API.md "Agent ingestion");
 4. users first seen are created (``UserJoined`` is published for them after the commit);
-5. the touched sessions are read once, merged in memory, and written with one upsert;
-   detections with one INSERT;
-6. the metrics rollups (:class:`aiusage.metrics.rollup.RollupBatch`) receive every row change
+5. the sessions the batch names (its session events and its detections) are read once,
+   merged in memory, and written with one upsert; detections with one INSERT;
+6. the metrics rollups (:class:`aiusage.metrics.rollup.RollupBatch`) receive every row change,
+   each detection with the state of its session (the time model clips a detection to it),
    and flush their deltas, then extra hooks run: aggregates never drift from raw rows.
 
 Session merge rules (also in the OpenAPI description of the endpoint): a SessionStarted sets
@@ -32,13 +33,14 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from aiusage.domain.events import AgentEvent, AIDetected, SessionEnded, SessionStarted
 from aiusage.domain.organizations import INGESTING_SUBSCRIPTIONS
 from aiusage.errors import Forbidden, StoreError, Unauthorized
+from aiusage.metrics.bulk import BulkWrite
 from aiusage.metrics.rollup import DetectionFacts, RollupBatch, SessionFacts
 from aiusage.store.database import Database
 from aiusage.store.repositories import (
@@ -70,6 +72,9 @@ class RollupSink(Protocol):
 
     def detection_added(self, detection: DetectionFacts) -> None:
         """A detection row was inserted."""
+
+    def before_detections(self, conn: Connection) -> None:
+        """The batch's session rows are written, its detections not yet."""
 
     def flush(self, conn: Connection) -> None:
         """Write the collected deltas in the caller's transaction."""
@@ -130,12 +135,16 @@ class _SessionState:
             duration_s=self.duration_s,
             ai_usage_s=self.ai_usage_s,
             tool=self.tool,
+            device_id=self.device_id,
         )
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
+
+_DETECTION_COLUMNS = ("user_id", "session_id", "device_id", "tool", "duration_s", "detected_at")
+"""Columns of a detection row after its key, in the order ingestion writes them."""
 
 _SESSION_COLUMNS = (
     "user_id",
@@ -159,15 +168,14 @@ class _Statements:
     claim: Any
     user_seen: Any
     load_sessions: Any
-    save_sessions: Any
-    add_detections: Any
+    save_sessions: BulkWrite
+    add_detections: BulkWrite
 
 
 @cache
 def _statements(dialect: str) -> _Statements:
     ins_agent = insert_for(dialect, agents)
     ins_user = insert_for(dialect, users)
-    ins_session = insert_for(dialect, ai_sessions)
     c = ai_sessions.c
     return _Statements(
         org_lock=text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
@@ -199,11 +207,8 @@ def _statements(dialect: str) -> _Statements:
             c.ai_usage_s,
         ).where(c.org_id == bindparam("org"), in_list(dialect, c.id, "ids")),
         # New and changed sessions in one statement: the merged state is final.
-        save_sessions=ins_session.on_conflict_do_update(
-            index_elements=["org_id", "id"],
-            set_={name: ins_session.excluded[name] for name in _SESSION_COLUMNS},
-        ),
-        add_detections=insert(ai_detections),
+        save_sessions=BulkWrite(dialect, ai_sessions, dict.fromkeys(_SESSION_COLUMNS, "set")),
+        add_detections=BulkWrite(dialect, ai_detections, {}, _DETECTION_COLUMNS),
     )
 
 
@@ -256,6 +261,17 @@ class Ingestor:
         try:
             return await self.db.run_write(apply)
         except IntegrityError as exc:
+            # A foreign key to an organization removed since the status was cached is a
+            # refusal, not a race to retry (docs/security.md "User lifecycle").
+            self._status_cache.pop(org_id, None)
+            async with self.db.read() as conn:
+                gone = (
+                    await conn.execute(
+                        select(organizations.c.id).where(organizations.c.id == org_id)
+                    )
+                ).first() is None
+            if gone:
+                raise Forbidden(f"organization {org_id!r} does not exist") from exc
             raise StoreError("concurrent write conflict; retry the batch") from exc
 
     def _apply(
@@ -315,27 +331,30 @@ class Ingestor:
         self._users(conn, stmts, org_id, fresh, now, result)
         rollup = self.rollup_factory() if self.rollup_factory is not None else None
         result.rollup = rollup
-        self._sessions(conn, stmts, org_id, agent_id, fresh, rollup, result)
+        sessions = self._sessions(conn, stmts, org_id, agent_id, fresh, rollup, result)
         detections = [e for e in fresh if isinstance(e, AIDetected)]
+        if rollup is not None:
+            rollup.before_detections(conn)
         if detections:
-            conn.execute(
-                stmts.add_detections,
+            stmts.add_detections.execute(
+                conn,
                 [
-                    {
-                        "org_id": org_id,
-                        "id": d.event_id,
-                        "user_id": d.user_id,
-                        "session_id": d.session_id,
-                        "device_id": agent_id,
-                        "tool": d.tool,
-                        "duration_s": d.duration,
-                        "detected_at": d.occurred_at,
-                    }
+                    (
+                        org_id,
+                        d.event_id,
+                        d.user_id,
+                        d.session_id,
+                        agent_id,
+                        d.tool,
+                        d.duration,
+                        d.occurred_at,
+                    )
                     for d in detections
                 ],
             )
             if rollup is not None:
                 for d in detections:
+                    known = sessions.get(d.session_id) if d.session_id is not None else None
                     rollup.detection_added(
                         DetectionFacts(
                             org_id=org_id,
@@ -344,6 +363,11 @@ class Ingestor:
                             tool=d.tool,
                             duration_s=d.duration,
                             detected_at=d.occurred_at,
+                            detection_id=d.event_id,
+                            device_id=agent_id,
+                            session=None
+                            if known is None or d.session_id is None
+                            else known.facts(org_id, d.session_id),
                         )
                     )
         if rollup is not None:
@@ -426,9 +450,12 @@ class Ingestor:
         fresh: Sequence[AgentEvent],
         rollup: RollupSink | None,
         result: IngestResult,
-    ) -> None:
+    ) -> dict[str, _SessionState]:
+        """Merge the batch's session events; return the final state of every session the
+        batch names (detections' sessions too: the time model clips a detection to it)."""
         session_ids = sorted(
             {e.session_id for e in fresh if isinstance(e, SessionStarted | SessionEnded)}
+            | {e.session_id for e in fresh if isinstance(e, AIDetected) and e.session_id}
         )
         before = self._load_sessions(conn, stmts, org_id, session_ids) if session_ids else {}
         state: dict[str, _SessionState] = {k: replace(v) for k, v in before.items()}
@@ -475,22 +502,23 @@ class Ingestor:
 
         new_ids = [sid for sid in sorted(state) if sid not in before]
         changed = [sid for sid in sorted(state) if sid in before and state[sid] != before[sid]]
-        session_rows = [
-            {
-                "org_id": org_id,
-                "id": sid,
-                "user_id": state[sid].user_id,
-                "device_id": state[sid].device_id,
-                "tool": state[sid].tool,
-                "start_time": state[sid].start_time,
-                "end_time": state[sid].end_time,
-                "duration_s": state[sid].duration_s,
-                "ai_usage_s": state[sid].ai_usage_s,
-            }
-            for sid in sorted([*new_ids, *changed])
-        ]
-        if session_rows:
-            conn.execute(stmts.save_sessions, session_rows)
+        stmts.save_sessions.execute(
+            conn,
+            [
+                (
+                    org_id,
+                    sid,
+                    state[sid].user_id,
+                    state[sid].device_id,
+                    state[sid].tool,
+                    state[sid].start_time,
+                    state[sid].end_time,
+                    state[sid].duration_s,
+                    state[sid].ai_usage_s,
+                )
+                for sid in sorted([*new_ids, *changed])
+            ],
+        )
         if rollup is not None:
             for sid in new_ids:
                 rollup.session_changed(None, state[sid].facts(org_id, sid))
@@ -498,3 +526,4 @@ class Ingestor:
                 rollup.session_changed(
                     before[sid].facts(org_id, sid), state[sid].facts(org_id, sid)
                 )
+        return state

@@ -17,18 +17,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, any_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.domain.organizations import (
+    ADMIN_ROLE,
     normalize_email,
     validate_name,
     validate_org_id,
     validate_role,
+    validate_seats,
     validate_subscription,
+    validate_team,
 )
 from aiusage.errors import Conflict, NotFound, ValidationError
 from aiusage.store.tables import (
@@ -37,6 +52,7 @@ from aiusage.store.tables import (
     EnrollmentCode,
     Organization,
     User,
+    metadata,
 )
 
 organizations = cast(Table, Organization.__table__)
@@ -87,6 +103,7 @@ class OrganizationRecord:
     subscription_status: str
     approved_tools: tuple[str, ...]
     created_at: datetime
+    seats: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +118,7 @@ class UserRecord:
     active: bool
     created_at: datetime
     last_seen_at: datetime | None
+    team: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +160,12 @@ class SessionPage:
 
 def _org(row: Any) -> OrganizationRecord:
     return OrganizationRecord(
-        row.id, row.name, row.subscription_status, tuple(row.approved_tools or ()), row.created_at
+        row.id,
+        row.name,
+        row.subscription_status,
+        tuple(row.approved_tools or ()),
+        row.created_at,
+        row.seats,
     )
 
 
@@ -156,6 +179,7 @@ def _user(row: Any) -> UserRecord:
         bool(row.active),
         row.created_at,
         row.last_seen_at,
+        row.team,
     )
 
 
@@ -281,6 +305,56 @@ class OrganizationRepository:
         )
         if result.rowcount == 0:
             raise NotFound(f"organization {org_id!r} does not exist")
+
+    async def set_seats(self, conn: AsyncConnection, org_id: str, seats: int | None) -> None:
+        """Set (or clear, with None) the number of seats the organization monitors.
+
+        Raises:
+            ValidationError: Not a count in range.
+            NotFound: No such organization.
+        """
+        result = await conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org_id)
+            .values(seats=validate_seats(seats))
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"organization {org_id!r} does not exist")
+
+    async def remove(self, conn: AsyncConnection, org_id: str) -> int:
+        """Delete the organization and every row it owns (users, agents, sessions, rollups,
+        exports, alerts...); returns how many rows went with it.
+
+        Every table with an ``org_id`` column is emptied of the organization explicitly, not
+        only through ``ON DELETE CASCADE``: rollup and idempotency tables carry no foreign key
+        (ingestion speed), and SQLite enforces foreign keys only when asked.
+
+        Raises:
+            NotFound: No such organization.
+        """
+        # The metrics rollups register their tables on the same metadata when imported; a
+        # command-line process may not have imported them yet.
+        import aiusage.metrics.tables  # noqa: F401
+
+        if await self.lock(conn, org_id) is None:
+            raise NotFound(f"organization {org_id!r} does not exist")
+        removed = 0
+        for table in reversed(metadata.sorted_tables):
+            if table is organizations or "org_id" not in table.c:
+                continue
+            result = await conn.execute(delete(table).where(table.c.org_id == org_id))
+            removed += max(result.rowcount or 0, 0)
+        await conn.execute(delete(organizations).where(organizations.c.id == org_id))
+        return removed + 1
+
+    async def lock(self, conn: AsyncConnection, org_id: str) -> str | None:
+        """Read the organization's status, locking its row until the transaction ends on
+        PostgreSQL (membership changes of one organization then run one at a time; SQLite
+        has one writer anyway). None when it does not exist."""
+        query = select(organizations.c.subscription_status).where(organizations.c.id == org_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return cast(str | None, (await conn.execute(query)).scalar_one_or_none())
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -416,6 +490,67 @@ class UserRepository:
             NotFound: No such user.
         """
         await self._update(conn, org_id, user_id, password_hash=password_hash)
+
+    async def set_team(
+        self, conn: AsyncConnection, org_id: str, user_id: str, team: str | None
+    ) -> None:
+        """Set (or clear, with None or blank) the user's team.
+
+        Raises:
+            ValidationError: Longer than 100 characters.
+            NotFound: No such user.
+        """
+        await self._update(conn, org_id, user_id, team=validate_team(team))
+
+    async def remove(self, conn: AsyncConnection, org_id: str, user_id: str) -> None:
+        """Delete the user's membership row (their usage history stays, under their id).
+
+        Raises:
+            NotFound: No such user.
+        """
+        result = await conn.execute(
+            delete(users).where(users.c.org_id == org_id, users.c.id == user_id)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"user {user_id!r} does not exist in organization {org_id!r}")
+
+    async def ensure_an_admin_remains(
+        self,
+        conn: AsyncConnection,
+        org_id: str,
+        user_id: str,
+        *,
+        role: str | None = None,
+        active: bool | None = None,
+        remove: bool = False,
+    ) -> None:
+        """Refuse a change of ``user_id`` (new ``role``, ``active`` flag, or removal) that
+        would leave the organization without an active Admin. Call it in the transaction of
+        the change: the organization row is locked first (PostgreSQL), so two Admins demoting
+        each other at once cannot both succeed.
+
+        Raises:
+            Conflict: The user is the last active Admin and would stop being one.
+        """
+        await OrganizationRepository().lock(conn, org_id)
+        admins = await self.active_admins(conn, org_id)
+        if user_id not in admins:
+            return
+        stays = not remove and active is not False and role in (None, ADMIN_ROLE)
+        if not stays and len(admins) == 1:
+            raise Conflict(
+                f"user {user_id!r} is the last active Admin of organization {org_id!r}: "
+                "make another user Admin first"
+            )
+
+    async def active_admins(self, conn: AsyncConnection, org_id: str) -> set[str]:
+        """Ids of the organization's active Admins."""
+        rows = await conn.execute(
+            select(users.c.id).where(
+                users.c.org_id == org_id, users.c.role == ADMIN_ROLE, users.c.active.is_(True)
+            )
+        )
+        return {str(uid) for (uid,) in rows}
 
     async def _update(
         self, conn: AsyncConnection, org_id: str, user_id: str, **values: Any

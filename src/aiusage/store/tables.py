@@ -160,6 +160,8 @@ class AISession(Base):
         Index("ix_ai_sessions_org_start", "org_id", "start_time", "id"),
         Index("ix_ai_sessions_org_user_start", "org_id", "user_id", "start_time"),
         Index("ix_ai_sessions_org_end", "org_id", "end_time"),
+        # The time model re-reads one person's sessions overlapping a range (metrics.cover).
+        Index("ix_ai_sessions_org_user_end", "org_id", "user_id", "end_time"),
     )
 
     org_id: Mapped[str] = _org_fk()
@@ -180,6 +182,10 @@ class AIDetection(Base):
     __table_args__ = (
         Index("ix_ai_detections_org_detected", "org_id", "detected_at"),
         Index("ix_ai_detections_org_tool", "org_id", "tool"),
+        # The time model reads one person's detections in a range, and a session's detections
+        # (metrics.cover, metrics.rollup).
+        Index("ix_ai_detections_org_user_detected", "org_id", "user_id", "detected_at"),
+        Index("ix_ai_detections_org_session", "org_id", "session_id", "detected_at"),
     )
 
     org_id: Mapped[str] = _org_fk()
@@ -207,6 +213,8 @@ class ExportJob(Base):
     from_time: Mapped[datetime] = mapped_column(UTCDateTime())
     to_time: Mapped[datetime] = mapped_column(UTCDateTime())
     format: Mapped[str] = mapped_column(String(8))
+    # "events" (raw rows) or "people" (one row per person); docs/metrics.md "Exports".
+    kind: Mapped[str] = mapped_column(String(16), default="events", server_default="events")
     status: Mapped[str] = mapped_column(String(16), default="pending")
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     row_count: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -3,6 +3,8 @@
 The server shell parses HTTP and hands each request for ``{path}`` or ``{path}/negotiate``
 to :meth:`ConnectionEndpoint.handle` with an :class:`~hubserver.transports.base.HttpExchange`
 to answer through. Every status code and text below follows signalr-protocol.md §1 and §2.
+The server calls :meth:`ConnectionEndpoint.admit` (CORS, method, authentication) from the
+request head, before reading any body, and :meth:`ConnectionEndpoint.serve` once the body is in.
 """
 
 from __future__ import annotations
@@ -131,21 +133,59 @@ class ConnectionEndpoint:
         *,
         negotiate: bool,
     ) -> None:
-        """Answer one request for this endpoint through ``exchange``."""
+        """Answer one request for this endpoint through ``exchange`` (:meth:`admit` then
+        :meth:`serve`, for callers that already hold the whole body)."""
+        ok, principal = await self.admit(request, exchange, negotiate=negotiate)
+        if ok:
+            self.serve(request, body, exchange, negotiate=negotiate, principal=principal)
+
+    async def admit(
+        self, request: HttpRequestInfo, exchange: HttpExchange, *, negotiate: bool
+    ) -> tuple[bool, Principal | None]:
+        """Everything that needs only the request head: CORS, preflight, method, and the
+        authentication hook. The server runs it before reading any request body, so an
+        anonymous client cannot hold a request open by trickling one.
+
+        Returns:
+            ``(True, principal)`` when the request may proceed to :meth:`serve`;
+            ``(False, None)`` when it was answered here (403, 204, 405, 401...).
+        """
         origin = request.headers.get("origin")
         if origin is not None and not self.cors.is_same_origin(origin, request):
             if not self.cors.is_allowed(origin, request):
                 exchange.respond(403, _text("Origin not allowed"))
-                return
+                return False, None
             for name, value in self.cors.response_headers(origin):
                 exchange.add_header(name, value)
-        if request.method == "OPTIONS":
+        method = request.method
+        if method == "OPTIONS":
             exchange.respond(204, b"", None, self.cors.preflight_headers(request))
-            return
+            return False, None
+        if negotiate and method != "POST":
+            # §1.5: non-POST requests to /negotiate -> 405.
+            exchange.respond(405, _text("Method Not Allowed"), _TEXT, [("Allow", "POST")])
+            return False, None
+        if not negotiate and method not in ("GET", "POST", "DELETE"):
+            exchange.respond(
+                405, _text("Method Not Allowed"), _TEXT, [("Allow", "GET, POST, DELETE, OPTIONS")]
+            )
+            return False, None
+        return await self._authenticate(request, exchange)
+
+    def serve(
+        self,
+        request: HttpRequestInfo,
+        body: bytes,
+        exchange: HttpExchange,
+        *,
+        negotiate: bool,
+        principal: Principal | None,
+    ) -> None:
+        """Answer a request :meth:`admit` let through, now that its body is complete."""
         if negotiate:
-            await self._negotiate(request, exchange)
+            self._negotiate(request, principal, exchange)
         else:
-            await self._transport_request(request, body, exchange)
+            self._transport_request(request, body, principal, exchange)
 
     async def _authenticate(
         self, request: HttpRequestInfo, exchange: HttpExchange
@@ -161,27 +201,30 @@ class ConnectionEndpoint:
             return False, None
         return True, principal
 
-    def _refuse_capacity(self, exchange: HttpExchange) -> bool:
-        if self._shutting_down or self.manager.at_capacity():
+    def _refuse_capacity(self, principal: Principal | None, exchange: HttpExchange) -> bool:
+        manager = self.manager
+        if self._shutting_down or manager.at_capacity():
             exchange.respond(503, _text("Server is not accepting new connections."))
+            return True
+        if manager.tenant_at_capacity(principal):
+            # The tenant's own negotiated-but-unused connections count too: a tenant that
+            # negotiates without ever connecting fills only its own share.
+            options = self.options
+            text = options.tenant_limit_text.format(limit=options.max_tenant_connections)
+            exchange.respond(503, _text(text))
             return True
         return False
 
-    async def _negotiate(self, request: HttpRequestInfo, exchange: HttpExchange) -> None:
-        if request.method != "POST":
-            # §1.5: non-POST requests to /negotiate -> 405.
-            exchange.respond(405, _text("Method Not Allowed"), _TEXT, [("Allow", "POST")])
-            return
-        ok, principal = await self._authenticate(request, exchange)
-        if not ok:
-            return
+    def _negotiate(
+        self, request: HttpRequestInfo, principal: Principal | None, exchange: HttpExchange
+    ) -> None:
         try:
             version = neg.select_version(neg.query_get(request.query, "negotiateVersion"))
         except neg.NegotiateVersionError as exc:
             # §1.5: version errors are HTTP 200 with {"error": ...}.
             exchange.respond(200, neg.write_error(str(exc)), _JSON)
             return
-        if self._refuse_capacity(exchange):
+        if self._refuse_capacity(principal, exchange):
             return
         stateful = self.options.allow_stateful_reconnects and neg.wants_stateful_reconnect(
             request.query
@@ -208,10 +251,20 @@ class ConnectionEndpoint:
             out.append(neg.AvailableTransport("LongPolling", ("Text", "Binary")))
         return out
 
-    async def _transport_request(
-        self, request: HttpRequestInfo, body: bytes, exchange: HttpExchange
+    def _transport_request(
+        self,
+        request: HttpRequestInfo,
+        body: bytes,
+        principal: Principal | None,
+        exchange: HttpExchange,
     ) -> None:
+        if exchange.closed:
+            # The client left while the hook ran: attaching a stream or parking a poll on a
+            # dead socket would pin the connection as active forever. (No awaits follow, so
+            # the check cannot go stale.)
+            return
         method = request.method
+        kind = TransportType.NONE
         if method == "GET":
             if is_websocket_request(request):
                 kind = TransportType.WEB_SOCKETS
@@ -219,19 +272,6 @@ class ConnectionEndpoint:
                 kind = TransportType.SERVER_SENT_EVENTS
             else:
                 kind = TransportType.LONG_POLLING
-        elif method not in ("POST", "DELETE"):
-            exchange.respond(
-                405, _text("Method Not Allowed"), _TEXT, [("Allow", "GET, POST, DELETE, OPTIONS")]
-            )
-            return
-        ok, principal = await self._authenticate(request, exchange)
-        if not ok:
-            return
-        if exchange.closed:
-            # The client left while the hook ran: attaching a stream or parking a poll on a
-            # dead socket would pin the connection as active forever. (No awaits follow, so
-            # the check cannot go stale.)
-            return
         if method == "GET" and not self.options.transports & kind:
             exchange.respond(
                 404, _text(f"{kind.wire_name} transport not supported by this end point type")
@@ -322,7 +362,7 @@ class ConnectionEndpoint:
             return
         if token is None:
             # skipNegotiation (§2.6): a WebSocket without id is a brand-new connection.
-            if self._refuse_capacity(exchange):
+            if self._refuse_capacity(principal, exchange):
                 return
             ctx: HttpConnectionContext | None = self.manager.create(request, principal, 0)
         else:

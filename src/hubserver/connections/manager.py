@@ -80,6 +80,7 @@ class HttpConnectionContext:
         "principal",
         "stateful_negotiated",
         "status",
+        "tenant",
     )
 
     def __init__(
@@ -108,6 +109,8 @@ class HttpConnectionContext:
         self._paused = False
         self.status = ConnectionStatus.INACTIVE
         self.last_seen = manager.clock()
+        self.tenant: str | None = None
+        """Tenant counted for ``max_tenant_connections`` (None = not counted)."""
 
     # --- ConnectionContext ----------------------------------------------------------------
 
@@ -341,7 +344,8 @@ class ConnectionManager:
     """Token registry plus the disconnect sweep for one endpoint.
 
     Args:
-        options: ``disconnect_timeout`` and ``max_connections`` are used here.
+        options: ``disconnect_timeout``, ``max_connections``, ``tenant_of`` and
+            ``max_tenant_connections`` are used here.
         clock: Monotonic seconds (injected in tests).
         sweep_interval: Seconds between sweeps of the sweeper task.
     """
@@ -360,6 +364,8 @@ class ConnectionManager:
         self._inactive: dict[HttpConnectionContext, None] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Live connections per tenant (ConnectionOptions.tenant_of), negotiated ones included.
+        self._tenants: dict[str, int] = {}
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -378,6 +384,26 @@ class ConnectionManager:
         """True when ``max_connections`` live connections exist."""
         limit = self.options.max_connections
         return limit is not None and len(self._connections) >= limit
+
+    def tenant_of(self, principal: Principal | None) -> str | None:
+        """The tenant ``principal`` is counted under (None = not counted)."""
+        key = self.options.tenant_of
+        if key is None or principal is None:
+            return None
+        return key(principal)
+
+    def tenant_count(self, tenant: str) -> int:
+        """Live connections of ``tenant`` (negotiated ones included)."""
+        return self._tenants.get(tenant, 0)
+
+    def tenant_at_capacity(self, principal: Principal | None) -> bool:
+        """True when one more connection of ``principal``'s tenant would exceed
+        ``max_tenant_connections``."""
+        limit = self.options.max_tenant_connections
+        if limit is None:
+            return False
+        tenant = self.tenant_of(principal)
+        return tenant is not None and self._tenants.get(tenant, 0) >= limit
 
     def create(
         self,
@@ -401,6 +427,10 @@ class ConnectionManager:
             negotiate_version,
             stateful_negotiated,
         )
+        tenant = self.tenant_of(principal)
+        if tenant is not None:
+            ctx.tenant = tenant
+            self._tenants[tenant] = self._tenants.get(tenant, 0) + 1
         self._connections[token] = ctx
         self._inactive[ctx] = None
         self._ensure_sweeper()
@@ -458,6 +488,13 @@ class ConnectionManager:
         self._inactive.pop(ctx, None)
         if self._connections.get(ctx.connection_token) is ctx:
             del self._connections[ctx.connection_token]
+            tenant = ctx.tenant
+            if tenant is not None:
+                left = self._tenants[tenant] - 1
+                if left:
+                    self._tenants[tenant] = left
+                else:
+                    del self._tenants[tenant]
 
 
 if TYPE_CHECKING:

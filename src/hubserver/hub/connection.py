@@ -7,6 +7,10 @@ no queue (docs/adr/0001). A task exists only while there is work -- the ``on_con
 a burst of invocations being run one at a time, a stream, or the disconnect hooks. Timers are
 served by the handler's single shared ticker (``hub.ticker``), which calls :meth:`_tick`.
 
+Inbound messages are charged to a per-connection budget (token buckets of messages and bytes,
+``HubOptions.max_receive_*``) once per parsed batch; a connection over it is closed with an
+error instead of slowing everyone's dispatch.
+
 Lifecycle (cf. HubConnectionHandler.cs): handshake -> ``lifetime.on_connected`` ->
 ``Hub.on_connected`` -> dispatch -> ``Hub.on_disconnected`` -> ``lifetime.on_disconnected``,
 the last two exactly once whatever ends the connection.
@@ -92,6 +96,11 @@ def _too_large_text(limit: int) -> str:
     )
 
 
+def _bytes_burst(rate: int | None, max_message: int | None) -> int:
+    # One second's worth, but never less than one maximum-size message.
+    return max(rate or 0, max_message or 0)
+
+
 def _protocol_detail(exc: BaseException, detailed: bool) -> str:
     # .NET reports parse failures as InvalidDataException.
     if not detailed:
@@ -113,6 +122,9 @@ class HubConnection:
 
     __slots__ = (
         "_binary",
+        "_budget_at",
+        "_budget_bytes",
+        "_budget_messages",
         "_caller_clients",
         "_caller_context",
         "_connect_task",
@@ -164,6 +176,10 @@ class HubConnection:
         self._handshake_deadline = now + options.handshake_timeout
         self._max_in = options.maximum_receive_message_size
         self._max_out = options.max_outgoing_buffer
+        # Inbound budget (token buckets), full at the start; see _charge().
+        self._budget_at = now
+        self._budget_messages = float(options.max_receive_messages_burst)
+        self._budget_bytes = float(_bytes_burst(options.max_receive_bytes_per_second, self._max_in))
         # Keep-alive and client timeout are off for long polling (TransportProtocols.md).
         self._keepalive = not ctx.has_inherent_keepalive
         self._sent = False
@@ -440,8 +456,6 @@ class HubConnection:
         """Graceful server stop: ``{"type":7,"allowReconnect":true}`` then close."""
         self.close(allow_reconnect=True)
 
-    shutdown = server_shutdown
-
     def _close(self, message: CloseMessage, exc: BaseException | None) -> None:
         if self._state > _CONNECTED:
             return
@@ -617,6 +631,8 @@ class HubConnection:
                     raise MessageTooLargeError(_too_large_text(limit))
                 return
             del buf[:consumed]
+            if self._charge(len(messages), consumed):
+                return
             for i, message in enumerate(messages):
                 if self._input_paused:
                     if self._held is None:
@@ -628,6 +644,49 @@ class HubConnection:
                 self._on_message(message)
             if self._input_paused:
                 return
+
+    def _charge(self, count: int, size: int) -> bool:
+        """Take ``count`` messages of ``size`` bytes from the inbound budget; True when the
+        connection went over it and was closed (the batch is then not processed)."""
+        options = self.options
+        message_rate = options.max_receive_messages_per_second
+        byte_rate = options.max_receive_bytes_per_second
+        if message_rate is None and byte_rate is None:
+            return False
+        # Once per parsed batch, not per message: a WebSocket frame or a POST body.
+        now = self._handler.clock()
+        elapsed = now - self._budget_at
+        self._budget_at = now
+        exceeded = ""
+        if message_rate is not None:
+            tokens = min(
+                float(options.max_receive_messages_burst),
+                self._budget_messages + elapsed * message_rate,
+            )
+            self._budget_messages = tokens - count
+            if self._budget_messages < 0:
+                exceeded = f"more than {message_rate:g} messages per second"
+        if byte_rate is not None and not exceeded:
+            tokens = min(
+                float(_bytes_burst(byte_rate, self._max_in)),
+                self._budget_bytes + elapsed * byte_rate,
+            )
+            self._budget_bytes = tokens - size
+            if self._budget_bytes < 0:
+                exceeded = f"more than {byte_rate} bytes per second"
+        if not exceeded:
+            return False
+        self._handler.stats.inbound_budget_closes += 1
+        _log.logger.warning(
+            "%s connection_id=%s limit=%s",
+            _log.INBOUND_BUDGET_EXCEEDED,
+            self.connection_id,
+            exceeded,
+        )
+        # A deliberate flood: the client is told why and must not reconnect automatically.
+        text = f"{CLOSE_ERROR_TEXT} Inbound message budget exceeded: {exceeded}."
+        self._close(CloseMessage(error=text), HubServerError(text))
+        return True
 
     def _on_message(self, message: HubMessage) -> None:
         self._handler.stats.messages_received += 1

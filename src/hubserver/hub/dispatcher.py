@@ -1,12 +1,17 @@
 """Method table, argument binding and invocation (cf. DefaultHubDispatcher.cs).
 
 The table is built once per hub class: every public ``async def`` (not ``_``-prefixed, not a
-hook) is a hub method. Lookup is case-insensitive (.NET uses OrdinalIgnoreCase, the JS client
-lower-cases too; signalr-protocol.md §3.4), and a snake_case method is also reachable under
-its PascalCase name, so ``join_group`` answers ``JoinGroup`` as well.
+hook) is a hub method, and so is a plain ``def`` annotated to return an async iterator (a
+streaming method, like a C# method returning ``ChannelReader<T>``). Lookup is
+case-insensitive (.NET uses OrdinalIgnoreCase, the JS client lower-cases too;
+docs/spec/hub-protocol.md), and a snake_case method is also reachable under its PascalCase
+name, so ``join_group`` answers ``JoinGroup`` as well.
 
-Error texts sent to clients are those of signalr-protocol.md §3.5; an exception's own text
-only reaches the client for :class:`HubError` or with ``detailed_errors``.
+Error texts sent to clients are those of docs/spec/hub-protocol.md; an exception's own text
+only reaches the client for :class:`HubError` or with ``detailed_errors``. A streaming method
+that fails before it returned its iterator (the call raises, or the awaited coroutine raises)
+fails the invocation, with the text of a failing plain method; once it is being iterated (an
+async generator's body included), a failure is a streaming error (docs/compliance.md).
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ class HubMethod:
         name: Python attribute name.
         func: The unbound function.
         params: Non-stream and stream parameters in declaration order.
-        is_streaming: An async generator (server-to-client stream).
+        is_streaming: A server-to-client stream: an async generator, or a function (plain or
+            ``async``) annotated to return ``AsyncIterator``/``AsyncIterable``/``AsyncGenerator``.
     """
 
     name: str
@@ -79,11 +85,20 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
-def _build_method(name: str, func: Callable[..., Any]) -> HubMethod:
+def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        return typing.get_type_hints(func, include_extras=True)
     except Exception:  # unresolved forward refs: fall back to raw values
-        hints = {}
+        return {}
+
+
+def _returns_stream(hints: dict[str, Any]) -> bool:
+    ret = hints.get("return")
+    return ret in _STREAM_ORIGINS or typing.get_origin(ret) in _STREAM_ORIGINS
+
+
+def _build_method(name: str, func: Callable[..., Any]) -> HubMethod:
+    hints = _type_hints(func)
     params: list[_Param] = []
     sig = inspect.signature(func)
     for p in list(sig.parameters.values())[1:]:  # skip self
@@ -102,7 +117,7 @@ def _build_method(name: str, func: Callable[..., Any]) -> HubMethod:
         name=name,
         func=func,
         params=tuple(params),
-        is_streaming=inspect.isasyncgenfunction(func),
+        is_streaming=inspect.isasyncgenfunction(func) or _returns_stream(hints),
         value_params=len(values),
         required_params=sum(1 for p in values if p.required),
         stream_params=len(params) - len(values),
@@ -110,7 +125,8 @@ def _build_method(name: str, func: Callable[..., Any]) -> HubMethod:
 
 
 def build_method_table(hub_cls: type[Hub]) -> dict[str, HubMethod]:
-    """Case-folded name -> method for every public async method of ``hub_cls``."""
+    """Case-folded name -> method for every public async method of ``hub_cls`` (and every
+    public plain method that returns an async iterator)."""
     table: dict[str, HubMethod] = {}
     base_names = set(dir(Hub))
     for name in dir(hub_cls):
@@ -119,7 +135,11 @@ def build_method_table(hub_cls: type[Hub]) -> dict[str, HubMethod]:
         func = inspect.getattr_static(hub_cls, name)
         if isinstance(func, staticmethod | classmethod):
             continue
-        if not (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)):
+        if not (
+            inspect.iscoroutinefunction(func)
+            or inspect.isasyncgenfunction(func)
+            or (inspect.isfunction(func) and _returns_stream(_type_hints(func)))
+        ):
             continue
         method = _build_method(name, func)
         for alias in (name, _pascal(name)):
@@ -334,9 +354,8 @@ class HubDispatcher:
         hub = self.create_hub(connection)
         if method.is_streaming:
             assert iid is not None  # StreamInvocation always carries an id
-            gen = method.func(hub, *bound)
             connection.start_background(
-                iid, self._run_stream(connection, iid, gen, stream_ids), True
+                iid, self._run_stream(connection, target, method, hub, bound, iid, stream_ids), True
             )
             return
         coro = self._invoke(connection, target, method, hub, bound, iid, stream_ids)
@@ -387,22 +406,15 @@ class HubDispatcher:
         try:
             result = await method.func(hub, *args)
         except Exception as exc:
-            if not isinstance(exc, HubError):
-                _log.logger.warning("%s target=%s", _log.METHOD_FAILED, target, exc_info=True)
+            text = self._invocation_failed(target, exc)
             if iid is not None:
-                connection.send_message(
-                    CompletionMessage.with_error(
-                        iid,
-                        f"An unexpected error occurred invoking '{target}' on the server."
-                        + error_detail(exc, self._detailed),
-                    )
-                )
+                connection.send_message(CompletionMessage.with_error(iid, text))
             return
         finally:
             connection.discard_uploads(stream_ids)
         if iid is not None:
             try:
-                # Void methods answer "result":null (signalr-protocol.md §3.4).
+                # Void methods answer "result":null, as .NET does.
                 connection.send_message(CompletionMessage.with_result(iid, result))
             except (TypeError, ValueError) as exc:
                 # The result has no wire representation: report it like a failing method
@@ -418,26 +430,60 @@ class HubDispatcher:
                     )
                 )
 
+    def _invocation_failed(self, target: str, exc: Exception) -> str:
+        """Log a method that raised and return the client's text (InvokeAsync's catch)."""
+        if not isinstance(exc, HubError):
+            _log.logger.warning("%s target=%s", _log.METHOD_FAILED, target, exc_info=True)
+        return f"An unexpected error occurred invoking '{target}' on the server." + error_detail(
+            exc, self._detailed
+        )
+
     async def _run_stream(
         self,
         connection: HubConnection,
+        target: str,
+        method: HubMethod,
+        hub: Hub,
+        args: list[Any],
         iid: str,
-        gen: AsyncIterator[Any],
         stream_ids: typing.Sequence[str],
     ) -> None:
         error: str | None = None
+        gen: AsyncIterator[Any] | None = None
         try:
-            async for item in gen:
-                connection.send_message(StreamItemMessage(invocation_id=iid, item=item))
+            # Called here, not in dispatch(): a stream cancelled before its first step never
+            # calls the method (and leaves no coroutine un-awaited).
+            produced = method.func(hub, *args)
+            if inspect.isawaitable(produced):
+                produced = await produced
+            if hasattr(produced, "__aiter__"):
+                gen = produced.__aiter__()
+                async for item in gen:
+                    connection.send_message(StreamItemMessage(invocation_id=iid, item=item))
+            else:
+                error = (
+                    f"The value returned by the streaming method '{target}' is not a "
+                    "ChannelReader<> or IAsyncEnumerable<>."
+                )
         except asyncio.CancelledError:
             # CancelInvocation (or disconnect): .NET still sends a plain final Completion.
             pass
         except Exception as exc:
-            if not isinstance(exc, HubError):
-                _log.logger.warning("%s invocation_id=%s", _log.STREAM_FAILED, iid, exc_info=True)
-            error = "An error occurred on the server while streaming results." + error_detail(
-                exc, self._detailed
-            )
+            if gen is None:
+                # The call itself raised (or its awaitable did) before an iterator existed:
+                # the method failed at invocation, like a .NET method returning
+                # ChannelReader<T> that throws. An async generator's body runs only once it
+                # is iterated, like a C# async iterator, so its failures take the streaming
+                # text below even before the first item (docs/compliance.md).
+                error = self._invocation_failed(target, exc)
+            else:
+                if not isinstance(exc, HubError):
+                    _log.logger.warning(
+                        "%s invocation_id=%s", _log.STREAM_FAILED, iid, exc_info=True
+                    )
+                error = "An error occurred on the server while streaming results." + error_detail(
+                    exc, self._detailed
+                )
         finally:
             aclose = getattr(gen, "aclose", None)
             if aclose is not None:

@@ -33,6 +33,8 @@ class HubStats:
     """Connections that completed the handshake and ``on_connected``."""
     slow_consumer_aborts: int = 0
     """Connections aborted because their outgoing buffer exceeded ``max_outgoing_buffer``."""
+    inbound_budget_closes: int = 0
+    """Connections closed for sending over their inbound message budget (flooding)."""
     messages_received: int = 0
     """Hub messages parsed from clients (pings included), for ``/metrics`` (issue 10)."""
     messages_sent: int = 0
@@ -88,8 +90,6 @@ class HubConnectionHandler:
         self._connections[connection] = None
         self._ticker.ensure_running()
         return connection
-
-    __call__ = create_application
 
     def local_connections(self) -> list[HubConnection]:
         """Connections of this process that completed the handshake and are not closing."""

@@ -1,4 +1,4 @@
-"""The backplane seam (cf. HubLifetimeManager.cs).
+"""The lifetime-manager interface: how the hub reaches connections (cf. HubLifetimeManager.cs).
 
 Lifetime managers route messages to connections. They never import the hub layer: they see a
 connection only as a :class:`ConnectionSink` (``HubConnection`` satisfies it structurally).
@@ -121,3 +121,15 @@ class HubLifetimeManager(abc.ABC):
     def is_healthy(self) -> bool:
         """False while the backplane cannot deliver (``/readyz``)."""
         return True
+
+    def stats(self) -> dict[str, int | float]:
+        """Counters and gauges for ``/metrics``; a manager reports only what it tracks.
+
+        Keys a backplane may report: ``publishes``, ``publish_failures``,
+        ``messages_received``, ``echoes_skipped``, ``canary_failures``, ``bad_payloads``,
+        ``local_connections``, ``local_groups``, ``subscriptions``, ``healthy`` (0/1), and from
+        its bus ``reconnects``, ``connection_failures``, ``canary_repairs``,
+        ``publish_batches``, ``state`` (0 stopped, 1 connecting, 2 connected).
+        Default: nothing (a single process has no backplane to report on).
+        """
+        return {}

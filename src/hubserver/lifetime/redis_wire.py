@@ -1,11 +1,11 @@
 """Sans-I/O codec of the Redis backplane, wire-compatible with ASP.NET Core's
-``Microsoft.AspNetCore.SignalR.StackExchangeRedis`` (signalr-protocol.md §6).
+``Microsoft.AspNetCore.SignalR.StackExchangeRedis`` (docs/spec/backplane.md §6).
 
 Everything here is pure: bytes in, values out. No asyncio, no Redis client, no clock. This module
 is also the ONLY place channel names are built (:class:`RedisChannels`), so the mapping to .NET's
 ``RedisChannels.cs`` can be checked in one screen.
 
-Payloads (all MessagePack, signalr-protocol.md §6.2):
+Payloads (all MessagePack, docs/spec/backplane.md §6.2):
 
 * invocation envelope ``[excludedIds, {protocol: bin}]``; for client results
   ``[excludedIds, {protocol: bin}, invocationId, returnChannel]``. Our servers append the
@@ -103,8 +103,9 @@ class RedisChannels:
 
     ``prefix`` is the configured channel prefix followed directly by the hub's full name: .NET
     computes ``typeof(THub).FullName`` and StackExchange.Redis prepends ``ChannelPrefix`` with no
-    separator (signalr-protocol.md §6.1), so ``RedisChannels("AIUsagePlatform" + "AnalyticsHub")``
-    yields ``AIUsagePlatformAnalyticsHub:all``.
+    separator (docs/spec/backplane.md §6.1), so
+    ``RedisChannels("AIUsagePlatform" + "AnalyticsHub")`` yields
+    ``AIUsagePlatformAnalyticsHub:all``.
 
     Args:
         prefix: ``channel_prefix + hub_full_name``.
@@ -154,7 +155,7 @@ def make_server_name(hostname: str | None = None) -> str:
 
 
 def _pack(obj: Any) -> bytes:
-    # use_bin_type=True: bytes -> MessagePack *bin*, str -> *str* (§6.4 item 5: payloads are bin).
+    # use_bin_type=True: bytes -> MessagePack *bin*, str -> *str* (docs/spec/backplane.md §6.4).
     data: bytes = msgpack.packb(obj, use_bin_type=True)
     return data
 

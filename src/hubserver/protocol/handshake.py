@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubserver.errors import HandshakeError
+from hubserver.protocol._limits import SURROGATE_TEXT, find_invalid
 from hubserver.protocol.base import HubProtocol, TransferFormat
 from hubserver.protocol.framing import RECORD_SEPARATOR_BYTES
 from hubserver.protocol.registry import ALL_PROTOCOLS
@@ -123,6 +124,9 @@ def parse_handshake_request(
     protocol = obj.get("protocol")
     if protocol is not None and type(protocol) is not str:
         raise HandshakeError("Expected 'protocol' to be of type String.")
+    if protocol is not None and find_invalid(protocol, strings=True) is not None:
+        # The refusal names the protocol, and a lone surrogate cannot be written back.
+        raise HandshakeError(f"Error reading JSON. {SURROGATE_TEXT}")
     version = obj.get("version")
     if version is not None and type(version) is not int:
         raise HandshakeError("Expected 'version' to be of type Number.")

@@ -6,7 +6,9 @@ Parsing is order-independent and lenient where real clients need it (§3.3): unk
 properties are skipped (as .NET does), ``null`` counts as absent (signalrcore sends
 ``"error":null``/``"result":null``/``"invocationId":null``), and ``headers`` are accepted and
 kept. Invalid input raises :class:`~hubserver.errors.ProtocolError` with the exact texts of
-ASP.NET Core's ``JsonHubProtocol`` / ``SystemTextJsonExtensions``.
+ASP.NET Core's ``JsonHubProtocol`` / ``SystemTextJsonExtensions``. Values that could not be
+written back to a recipient (a lone surrogate, nesting deeper than 64) are refused here, once,
+rather than at every delivery (``protocol._limits``).
 
 Writing emits exactly the properties of §3.3 in .NET's order (``type``, ``headers``,
 ``invocationId``, then the payload) because pysignalr builds its message dataclasses with
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hubserver.errors import ProtocolError
+from hubserver.protocol._limits import MAX_DEPTH, find_invalid
 from hubserver.protocol._values import json_default
 from hubserver.protocol.base import TransferFormat
 from hubserver.protocol.framing import split_text_records
@@ -40,6 +43,8 @@ from hubserver.protocol.messages import (
 __all__ = ["JsonHubProtocol"]
 
 _RS = "\x1e"
+_BACKSLASH = 0x5C
+_DEEP_ENOUGH = 2 * MAX_DEPTH
 _decode_json = json.JSONDecoder().decode
 
 # System.Text.Json token names as printed by SystemTextJsonExtensions.GetTokenString().
@@ -234,6 +239,17 @@ def _parse_record(record: bytes) -> HubMessage:
     except (ValueError, RecursionError) as exc:
         # Includes UnicodeDecodeError and JSONDecodeError (.NET: JsonException -> this text).
         raise ProtocolError("Error reading JSON.") from exc
+    # Lone surrogates only arrive as \u escapes (raw ones fail UTF-8 decoding above), and
+    # nesting needs an opening and a closing bracket per level. The scans run in C: a
+    # backslash test (memchr) first, bracket counts only for records long enough to be too
+    # deep; only a record that could hold a problem is walked.
+    strings = _BACKSLASH in record and b"\\u" in record
+    if strings or (
+        len(record) > _DEEP_ENOUGH and record.count(b"[") + record.count(b"{") > MAX_DEPTH
+    ):
+        problem = find_invalid(obj, strings=strings)
+        if problem is not None:
+            raise ProtocolError(f"Error reading JSON. {problem}")
     if type(obj) is not dict:
         raise ProtocolError(
             f"Unexpected JSON Token Type '{_token_name(obj)}'. Expected a JSON Object."

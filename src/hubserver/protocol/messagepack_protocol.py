@@ -18,7 +18,8 @@ type                array
 Written exactly as .NET writes them: Invocations always with 6 elements (signalrcore reads
 index 5 unconditionally), Close with 3. Read leniently: 5-element Invocations (the JS client),
 2-element Close (``[7, nil]`` from JS) and extra trailing items are accepted. Error texts
-follow ASP.NET Core's ``MessagePackHubProtocolWorker``.
+follow ASP.NET Core's ``MessagePackHubProtocolWorker``. Nesting deeper than 64 is refused at
+parse time (``protocol._limits``): the packer could not write it back to recipients.
 
 Values: bytes <-> bin, datetimes <-> timestamp extension -1 (naive datetimes are written as
 UTC; read back tz-aware in UTC), other Python types as described in ``_values``.
@@ -32,6 +33,7 @@ from typing import Any
 import msgpack
 
 from hubserver.errors import ProtocolError
+from hubserver.protocol._limits import MAX_DEPTH, find_invalid
 from hubserver.protocol._values import msgpack_default
 from hubserver.protocol.base import TransferFormat
 from hubserver.protocol.framing import split_binary_frames, write_varint
@@ -69,6 +71,22 @@ def _unpack(body: Any) -> Any:
     except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
         # ValueError covers ExtraData, FormatError, StackError and invalid UTF-8.
         raise ProtocolError("Error reading MessagePack.") from exc
+
+
+# Every byte that can start an array or a map (fixmap, fixarray, array16/32, map16/32).
+_CONTAINER_BYTES = frozenset(range(0x80, 0xA0)) | {0xDC, 0xDD, 0xDE, 0xDF}
+_NOT_CONTAINER = bytes(b for b in range(256) if b not in _CONTAINER_BYTES)
+
+
+def _check_depth(body: Any, value: Any) -> None:
+    # Strings need no check: msgpack decodes them as strict UTF-8, which has no surrogates.
+    # Nesting needs one container header byte per level; bodies with fewer such bytes than
+    # the limit (nearly all) skip the walk. Called only for bodies longer than the limit.
+    if len(bytes(body).translate(None, _NOT_CONTAINER)) <= MAX_DEPTH:
+        return
+    problem = find_invalid(value, strings=False)
+    if problem is not None:
+        raise ProtocolError(f"Error reading MessagePack. {problem}")
 
 
 def _item(array: list[Any], index: int) -> Any:
@@ -242,6 +260,8 @@ _BINDERS: dict[int, Callable[[list[Any]], HubMessage]] = {
 
 def _parse_body(body: Any) -> HubMessage:
     array = _unpack(body)
+    if len(body) > MAX_DEPTH:
+        _check_depth(body, array)
     if type(array) is not list:
         raise ProtocolError("Reading array length for 'message' failed.")
     message_type = array[0] if array else None

@@ -13,7 +13,17 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hubserver.server.http import MAX_BUFFERED_BODY, Cycle, Request, status_line
+from hubserver.server.http import (
+    MAX_BUFFERED_BODY,
+    Cycle,
+    InvalidResponseHeader,
+    Request,
+    check_response_headers,
+    connection_header,
+    expects_continue,
+    log_invalid_header,
+    status_line,
+)
 from hubserver.types import ASGIApp, Message
 
 if TYPE_CHECKING:
@@ -67,9 +77,7 @@ class AsgiCycle(Cycle):
         self._chunked = False
         self._no_body = request.method == "HEAD"
         self._headers: list[tuple[bytes, bytes]] = []
-        self._expect_continue = any(
-            n == b"expect" and v.lower() == b"100-continue" for n, v in request.headers
-        )
+        self._expect_continue = expects_continue(request)
 
     # --- request body ---------------------------------------------------------------------
 
@@ -93,6 +101,23 @@ class AsgiCycle(Cycle):
         self._wake()
         if not self.done:
             self.finish()
+
+    def body_timed_out(self) -> None:
+        """408 unless the application already answered; its pending ``receive()`` returns
+        ``http.disconnect`` (the rest of the body will never come)."""
+        self.request.keep_alive = False
+        if not self._head_sent and not self.done:
+            self._head_sent = True
+            self.status = 408
+            self.protocol.write(
+                b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: 15\r\nConnection: close\r\n\r\nRequest Timeout"
+            )
+        self.disconnected = True
+        self._wake()
+        if not self.done:
+            self.finish()
+        self.protocol.close()
 
     def _wake(self) -> None:
         if self._body_event is not None:
@@ -205,6 +230,13 @@ class AsgiCycle(Cycle):
             self._started = True
             self.status = int(message["status"])
             self._headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
+            try:
+                check_response_headers(self._headers)
+            except InvalidResponseHeader as exc:
+                # Never written: a CR/LF in a value would forge headers or a whole response.
+                # The client gets a 500; the application's further sends are ignored.
+                log_invalid_header(self.request, exc)
+                self._fail()
             return
         if kind != "http.response.body":
             raise RuntimeError(f"ASGI: unexpected message type {kind!r}")
@@ -240,9 +272,10 @@ class AsgiCycle(Cycle):
                 continue
             if name == b"transfer-encoding":
                 continue  # we decide the framing
-            elif name == b"connection" and value.lower() == b"close":
-                self.request.keep_alive = False
-                continue
+            elif name == b"connection":
+                if value.lower() == b"close":
+                    self.request.keep_alive = False
+                continue  # we decide it: connection_header() below
             out += name + b": " + value + b"\r\n"
         if has_length:
             out += b"".join(
@@ -260,8 +293,7 @@ class AsgiCycle(Cycle):
             else:
                 # HTTP/1.0 has no chunked encoding: the body ends when the connection does.
                 self.request.keep_alive = False
-        if not self.request.keep_alive:
-            out += b"connection: close\r\n"
+        out += connection_header(self.request)
         out += b"\r\n"
         return bytes(out)
 

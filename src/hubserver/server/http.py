@@ -6,6 +6,14 @@ to the ASGI fallback (:mod:`hubserver.server.asgi`). Pipelined requests are answ
 in order: while one is in flight, later ones are parsed into a queue and reading pauses.
 After a WebSocket upgrade the socket's events go to the transport shell directly, so an idle
 WebSocket costs no task, only this object and the transport's.
+
+Response-head rules: every header, from a hub endpoint or the ASGI application, passes
+:func:`header_line` (names are tokens, values free of CR/LF/NUL; else the client gets a 500
+and the header is never written); an HTTP/1.0 client never gets chunked encoding (a stream
+ends with the connection) and gets its ``Connection: keep-alive`` confirmed
+(:func:`connection_header`); a request head over :data:`MAX_HEAD_SIZE` is answered 431; a
+hub request's ``Expect: 100-continue`` is answered only once the request was admitted, and
+never for HTTP/1.0 (:func:`expects_continue`).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
@@ -37,11 +46,61 @@ MAX_BUFFERED_BODY = 64 * 1024
 """ASGI request body buffered before reading pauses (flow control)."""
 
 _REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason>\\r\\n``."""
     return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
+
+
+class InvalidResponseHeader(ValueError):
+    """A response header that cannot be written as given: its name is not an HTTP token, or
+    its value holds CR, LF or NUL (written, it would forge headers or a second response)."""
+
+
+def header_line(name: bytes, value: bytes) -> bytes:
+    """``name: value\\r\\n``.
+
+    Raises:
+        InvalidResponseHeader: ``name`` is not a token, or ``value`` contains CR/LF/NUL.
+    """
+    if _TOKEN.fullmatch(name) is None or _UNSAFE_VALUE.search(value) is not None:
+        raise InvalidResponseHeader(name.decode("latin-1"))
+    return name + b": " + value + b"\r\n"
+
+
+def check_response_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Validate every header as :func:`header_line` would (before anything is written).
+
+    Raises:
+        InvalidResponseHeader: For the first header that cannot be written.
+    """
+    for name, value in headers:
+        header_line(name, value)
+
+
+def connection_header(request: Request) -> bytes:
+    """The ``Connection`` header the response needs: ``close`` when the connection ends
+    after it, ``keep-alive`` to confirm an HTTP/1.0 client's request for one (HTTP/1.0
+    connections close by default), nothing otherwise."""
+    if not request.keep_alive:
+        return b"Connection: close\r\n"
+    if request.http_version == "1.0":
+        return b"Connection: keep-alive\r\n"
+    return b""
+
+
+def log_invalid_header(request: Request, exc: InvalidResponseHeader) -> None:
+    """One line for a refused response header (never its value: it may hold a secret)."""
+    logger.error(
+        "http.invalid_response_header method=%s path=%s header=%r",
+        request.method,
+        request.path,
+        str(exc),
+    )
 
 
 class Request:
@@ -50,6 +109,7 @@ class Request:
     __slots__ = (
         "body_complete",
         "client",
+        "has_body",
         "headers",
         "host",
         "http_version",
@@ -76,6 +136,8 @@ class Request:
         self.keep_alive = True
         self.upgrade = False
         self.body_complete = False
+        self.has_body = False
+        """The head announced a body (Content-Length > 0 or Transfer-Encoding)."""
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.host: str | None = None
@@ -117,6 +179,20 @@ class Cycle:
         """The client's socket is gone."""
         self.disconnected = True
 
+    def body_timed_out(self) -> None:
+        """The request body did not arrive within the server's ``body_timeout``: answer 408
+        when nothing was answered yet, and close the connection either way."""
+        self.request.keep_alive = False
+        if not self.status and not self.done:
+            self.status = 408
+            self.protocol.write(
+                status_line(408) + b"Content-Type: text/plain\r\nContent-Length: 15\r\n"
+                b"Connection: close\r\n\r\nRequest Timeout"
+            )
+        if not self.done:
+            self.finish()
+        self.protocol.close()
+
     def finish(self) -> None:
         """The response is complete: log it and let the protocol move on."""
         if self.done:
@@ -141,8 +217,11 @@ class EndpointExchange(Cycle):
     __slots__ = (
         "_body",
         "_body_size",
+        "_body_waiter",
+        "_chunked",
         "_disconnect_handler",
         "_extra_headers",
+        "_started",
         "_streaming",
         "_too_large",
         "endpoint",
@@ -164,7 +243,10 @@ class EndpointExchange(Cycle):
         self._too_large = False
         self._extra_headers: list[tuple[str, str]] = []
         self._streaming = False
+        self._chunked = False
         self._disconnect_handler: Callable[[], None] | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._started = False
 
     # --- request side ---------------------------------------------------------------------
 
@@ -183,32 +265,45 @@ class EndpointExchange(Cycle):
         self._body.append(chunk)
 
     def on_body_complete(self) -> None:
-        """Start handling if this cycle is current."""
-        if self.protocol.active is self:
-            self._run()
+        """Let :meth:`_serve` go on once the body is complete."""
+        self._wake_body()
 
     def start(self) -> None:
-        """Handle once the body is complete."""
+        """Admit the request from its head, then read its body and serve it.
+
+        Reading pauses until the endpoint's authentication hook has accepted the request:
+        an unauthenticated client gets its 401 without the server reading (or waiting for)
+        its body.
+        """
+        if self._started:
+            return
+        self._started = True
         if self._too_large:
             self._refuse_too_large()
-        elif self.request.body_complete:
-            self._run()
+            return
+        if self.request.has_body and not self.request.body_complete:
+            # Nothing is read while the hook runs, so the body timeout starts afterwards.
+            self.protocol.pause_reading()
+            self.protocol.cancel_body_timer()
+        task = self.protocol.loop.create_task(self._serve())
+        task.add_done_callback(self._handled)
 
     def _refuse_too_large(self) -> None:
         self.request.keep_alive = False
         self.respond(413, b"Payload Too Large")
+        self._wake_body()
 
-    def _run(self) -> None:
-        if self.status:
-            return  # already answered (413 while the body was still arriving)
-        if self._too_large:
-            self._refuse_too_large()
-            return
+    def _wake_body(self) -> None:
+        waiter = self._body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _request_info(self) -> HttpRequestInfo:
         req = self.request
         headers = req.header_map()
         if req.host is not None:
             headers["host"] = req.host
-        info = HttpRequestInfo(
+        return HttpRequestInfo(
             method=req.method,
             path=req.path,
             query=_query_map(req.query_string),
@@ -216,12 +311,32 @@ class EndpointExchange(Cycle):
             client=req.client,
             scheme=req.scheme,
         )
+
+    async def _serve(self) -> None:
+        info = self._request_info()
+        endpoint = self.endpoint
+        ok, principal = await endpoint.admit(info, self, negotiate=self.negotiate)
+        if not ok or self.status or self.disconnected:
+            return
+        if not self.request.body_complete:
+            # Admitted: now read the body (bounded by the server's body timeout). A client
+            # that sent `Expect: 100-continue` waits for our go before sending it; it gets
+            # it only now, so a refused request never has its body sent at all.
+            if expects_continue(self.request):
+                self.protocol.write(_CONTINUE)
+            self._body_waiter = self.protocol.loop.create_future()
+            self.protocol.resume_reading()
+            self.protocol.arm_body_timer(self)  # counted from now, not from the head
+            await self._body_waiter
+            self._body_waiter = None
+            if self.status or self.disconnected:
+                return  # answered meanwhile (413, 408) or the client left
+        if self._too_large:
+            self._refuse_too_large()
+            return
         body = b"".join(self._body)
         self._body.clear()
-        task = self.protocol.loop.create_task(
-            self.endpoint.handle(info, body, self, negotiate=self.negotiate)
-        )
-        task.add_done_callback(self._handled)
+        endpoint.serve(info, body, self, negotiate=self.negotiate, principal=principal)
 
     def _handled(self, task: asyncio.Task[None]) -> None:
         exc = None if task.cancelled() else task.exception()
@@ -250,14 +365,29 @@ class EndpointExchange(Cycle):
         self._extra_headers.append((name, value))
 
     def _head(self, status: int, headers: Sequence[tuple[str, str]]) -> bytearray:
-        self.status = status
+        """Status line and headers (without the final blank line).
+
+        Raises:
+            InvalidResponseHeader: A header cannot be written; a 500 was sent instead and
+                the exchange is finished.
+        """
+        request = self.request
         out = bytearray(status_line(status))
-        for name, value in headers:
-            out += f"{name}: {value}\r\n".encode("latin-1")
-        for name, value in self._extra_headers:
-            out += f"{name}: {value}\r\n".encode("latin-1")
-        if not self.request.keep_alive:
-            out += b"Connection: close\r\n"
+        for name, value in (*headers, *self._extra_headers):
+            try:
+                out += header_line(name.encode("latin-1"), value.encode("latin-1"))
+            except (InvalidResponseHeader, UnicodeEncodeError):
+                error = InvalidResponseHeader(name)
+                log_invalid_header(request, error)
+                self._extra_headers.clear()
+                self.respond(500, b"Internal Server Error")
+                raise error from None
+        self.status = status
+        if not request.body_complete:
+            # Answered before the body was read (401, 413, 408): the rest of the body is
+            # never read, so the connection cannot carry another request.
+            request.keep_alive = False
+        out += connection_header(request)
         return out
 
     def respond(
@@ -271,7 +401,10 @@ class EndpointExchange(Cycle):
         if self.status:
             return
         self._disconnect_handler = None
-        head = self._head(status, headers)
+        try:
+            head = self._head(status, headers)
+        except InvalidResponseHeader:
+            return  # answered 500 instead
         if content_type is not None:
             head += f"Content-Type: {content_type}\r\n".encode("latin-1")
         if status != 204 and status != 304:
@@ -283,29 +416,45 @@ class EndpointExchange(Cycle):
         self.finish()
 
     def start_stream(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
-        """Write a chunked response head.
+        """Write the head of a streaming response: chunked for HTTP/1.1, delimited by the
+        end of the connection for HTTP/1.0 (which has no chunked encoding).
 
         The connection closes when the stream ends: an event stream occupies its socket for
         the connection's lifetime anyway, and signalrcore's SSE reader only notices the end
         of the stream when the socket closes.
         """
         self.request.keep_alive = False
-        head = self._head(status, headers)
-        head += b"Transfer-Encoding: chunked\r\n\r\n"
+        lost = self._disconnect_handler
+        try:
+            head = self._head(status, headers)
+        except InvalidResponseHeader:
+            # Answered 500 instead: the stream never started, so its transport must end
+            # (next tick: the endpoint attaches the transport after starting it).
+            if lost is not None:
+                self.protocol.loop.call_soon(lost)
+            return
+        self._chunked = self.request.http_version == "1.1"
+        if self._chunked:
+            head += b"Transfer-Encoding: chunked\r\n"
+        head += b"\r\n"
         self._streaming = True
         self.protocol.write(bytes(head))
 
     def write_chunk(self, data: bytes) -> None:
         """Write one chunk."""
         if data and self._streaming and not self.done:
-            self.protocol.write(b"%x\r\n%s\r\n" % (len(data), data))
+            if self._chunked:
+                self.protocol.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                self.protocol.write(data)
 
     def end_stream(self) -> None:
-        """Write the last chunk and complete the response."""
+        """Write the last chunk and complete the response (closing the connection)."""
         if self._streaming and not self.done:
             self._streaming = False
             self._disconnect_handler = None
-            self.protocol.write(b"0\r\n\r\n")
+            if self._chunked:
+                self.protocol.write(b"0\r\n\r\n")
             self.finish()
 
     def abort(self) -> None:
@@ -324,12 +473,20 @@ class EndpointExchange(Cycle):
     def on_disconnect(self) -> None:
         """Socket lost: tell the transport (parked poll, SSE stream)."""
         super().on_disconnect()
+        self._wake_body()
         handler = self._disconnect_handler
         self._disconnect_handler = None
         if handler is not None and not self.done:
             handler()
         if not self.done and self.status:
             self.finish()  # log the interrupted response
+
+    def body_timed_out(self) -> None:
+        """408 and close (see :meth:`Cycle.body_timed_out`); the waiting handler gives up."""
+        self.request.keep_alive = False
+        self.respond(408, b"Request Timeout")
+        self._wake_body()
+        self.protocol.close()
 
     def upgrade(self, headers: Sequence[tuple[str, str]], handler: RawStreamHandler) -> ByteChannel:
         """Write 101 and hand the socket to ``handler``."""
@@ -338,6 +495,14 @@ class EndpointExchange(Cycle):
         channel = self.protocol.switch_to_raw(handler, bytes(head))
         self.finish()
         return channel
+
+
+def expects_continue(request: Request) -> bool:
+    """True when the client waits for ``100 Continue`` before sending the body (never for
+    HTTP/1.0 clients, RFC 9110 §10.1.1)."""
+    if request.http_version != "1.1":
+        return False
+    return any(n == b"expect" and v.strip().lower() == b"100-continue" for n, v in request.headers)
 
 
 def _query_map(query_string: bytes) -> dict[str, str]:
@@ -352,7 +517,9 @@ class HttpProtocol(asyncio.Protocol):
     """One client TCP connection: parses requests and dispatches them."""
 
     __slots__ = (
+        "_body_timer",
         "_head_size",
+        "_head_too_large",
         "_idle_timer",
         "_parser",
         "_parsing",
@@ -377,6 +544,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser: Any = httptools.HttpRequestParser(self)
         self._url = b""
         self._head_size = 0
+        self._head_too_large = False
         self._parsing: Request | None = None
         self._parsing_cycle: Cycle | None = None
         self.active: Cycle | None = None
@@ -384,6 +552,7 @@ class HttpProtocol(asyncio.Protocol):
         self._raw: RawStreamHandler | None = None
         self._upgrade_buffer: bytearray | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self.client: tuple[str, int] | None = None
         self.paused_writing = False
         self.write_drained: asyncio.Event | None = None
@@ -403,6 +572,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
         self._cancel_idle_timer()
+        self.cancel_body_timer()
         raw = self._raw
         if raw is not None:
             raw.connection_lost(exc)
@@ -451,7 +621,10 @@ class HttpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.pause_reading()
         except httptools.HttpParserError:
-            self._bad_request(400, b"Bad Request")
+            if self._head_too_large:
+                self._bad_request(431, b"Request Header Fields Too Large")
+            else:
+                self._bad_request(400, b"Bad Request")
 
     # --- httptools callbacks --------------------------------------------------------------
 
@@ -469,6 +642,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url += url
         self._head_size += len(url)
         if self._head_size > MAX_HEAD_SIZE:
+            self._head_too_large = True
             raise httptools.HttpParserError("request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -476,8 +650,14 @@ class HttpProtocol(asyncio.Protocol):
         assert req is not None
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_HEAD_SIZE:
+            self._head_too_large = True
             raise httptools.HttpParserError("request head too large")
-        req.headers.append((name.lower(), value))
+        name = name.lower()
+        if name == b"content-length":
+            req.has_body = value.strip() != b"0"
+        elif name == b"transfer-encoding":
+            req.has_body = True
+        req.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._cancel_idle_timer()
@@ -513,6 +693,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parsing_cycle = cycle
         if self.active is None:
             self.active = cycle
+            self.arm_body_timer(cycle)
             cycle.start()
         else:
             # Pipelined: answer in order; stop reading until the current one is done.
@@ -528,6 +709,8 @@ class HttpProtocol(asyncio.Protocol):
         cycle = self._parsing_cycle
         if cycle is not None:
             cycle.request.body_complete = True
+            if cycle is self.active:
+                self.cancel_body_timer()
             cycle.on_body_complete()
 
     # --- used by cycles -------------------------------------------------------------------
@@ -551,6 +734,16 @@ class HttpProtocol(asyncio.Protocol):
         """Drop the socket."""
         if self.transport is not None:
             self.transport.abort()
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (e.g. until a request is authenticated)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        """Read from the socket again."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
 
     def close(self) -> None:
         """Close the socket after flushing."""
@@ -579,6 +772,7 @@ class HttpProtocol(asyncio.Protocol):
         # The HTTP parser is never used again on this socket: free it (idle WS memory).
         self._parser = None
         self._cancel_idle_timer()
+        self.cancel_body_timer()
         leftover = bytes(self._upgrade_buffer) if self._upgrade_buffer else b""
         self._upgrade_buffer = None
         if leftover:
@@ -594,6 +788,7 @@ class HttpProtocol(asyncio.Protocol):
         if cycle is not self.active:
             return
         self.active = None
+        self.cancel_body_timer()
         if self._raw is not None:
             return
         req = cycle.request
@@ -612,6 +807,7 @@ class HttpProtocol(asyncio.Protocol):
             self.active = nxt
             if not self._pipeline and self.transport is not None:
                 self.transport.resume_reading()
+            self.arm_body_timer(nxt)
             nxt.start()
             return
         if self.transport is not None:
@@ -625,6 +821,37 @@ class HttpProtocol(asyncio.Protocol):
                 b"Connection: close\r\n\r\n%s" % (len(text), text)
             )
         self.close()
+
+    def arm_body_timer(self, cycle: Cycle) -> None:
+        """(Re)start the body timeout of ``cycle``, the current request, if its body is
+        still incomplete.
+
+        Request heads are bounded by the idle timer; this bounds the body, so a client
+        trickling one (slow POST) cannot hold a connection forever.
+        """
+        req = cycle.request
+        timeout = self.state.body_timeout
+        if timeout > 0 and req.has_body and not req.body_complete and not cycle.done:
+            self.cancel_body_timer()
+            self._body_timer = self.loop.call_later(timeout, self._body_timeout)
+
+    def cancel_body_timer(self) -> None:
+        """Stop the body timeout (the body is complete, or not being read on purpose)."""
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        cycle = self.active
+        if cycle is not None and not cycle.request.body_complete:
+            logger.info(
+                "http.body_timeout client=%s method=%s path=%s",
+                cycle.request.client,
+                cycle.request.method,
+                cycle.request.path,
+            )
+            cycle.body_timed_out()
 
     def _arm_idle_timer(self) -> None:
         self._cancel_idle_timer()

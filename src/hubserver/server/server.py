@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import signal
 import socket
 import time
 from collections.abc import Sequence
@@ -22,6 +22,7 @@ from hubserver.server.asgi import AsgiCycle
 from hubserver.server.http import Cycle, EndpointExchange, HttpProtocol, Request
 from hubserver.server.lifespan import Lifespan
 from hubserver.server.proxy import TrustedProxies
+from hubserver.server.runner import serve_until_stopped
 from hubserver.types import ASGIApp
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class ServerState:
     __slots__ = (
         "access_log",
         "asgi_app",
+        "body_timeout",
         "connections",
         "keep_alive_timeout",
         "lifespan_state",
@@ -76,25 +78,29 @@ class ServerState:
         proxies: TrustedProxies,
         access_log: bool,
         keep_alive_timeout: float,
+        body_timeout: float = 30.0,
     ) -> None:
         self.loop = loop
+        # Keyed by the lower-cased path: hub paths match case-insensitively, as ASP.NET
+        # routing does (``/HUBS/Chat/negotiate`` is ``/hubs/chat/negotiate``).
         self.routes: dict[str, tuple[ConnectionEndpoint, bool]] = {}
         for ep in endpoints:
             for path in (ep.path, ep.path + "/"):
-                self.routes[path] = (ep, False)
+                self.routes[path.lower()] = (ep, False)
             for path in (ep.negotiate_path, ep.negotiate_path + "/"):
-                self.routes[path] = (ep, True)
+                self.routes[path.lower()] = (ep, True)
         self.asgi_app = asgi_app
         self.proxies = proxies
         self.access_log = access_log
         self.keep_alive_timeout = keep_alive_timeout
+        self.body_timeout = body_timeout
         self.connections: set[HttpProtocol] = set()
         self.lifespan_state: dict[str, Any] | None = None
         self.stopping = False
 
     def make_cycle(self, protocol: HttpProtocol, request: Request) -> Cycle:
         """Route a request: hub endpoint, ASGI fallback, or 404."""
-        route = self.routes.get(request.path)
+        route = self.routes.get(request.path.lower())
         if route is not None:
             return EndpointExchange(protocol, request, route[0], route[1])
         if self.asgi_app is not None and not request.upgrade:
@@ -106,14 +112,17 @@ class HubServer:
     """Serves hub endpoints natively and everything else through ``asgi_app``.
 
     Args:
-        endpoints: Hub endpoints (``ConnectionEndpoint``), matched by exact path.
+        endpoints: Hub endpoints (``ConnectionEndpoint``), matched by path ignoring case.
         asgi_app: ASGI 3 application for every other path (HTTP only, with lifespan).
         host: Address to bind (loopback by default).
         port: Port; 0 picks a free one (see :attr:`port`).
         reuse_port: Set ``SO_REUSEPORT`` so several processes can share the port.
         trusted_proxies: Addresses/networks whose ``X-Forwarded-*`` headers are honoured.
         access_log: Emit one ``hubserver.access`` line per request (tokens redacted).
-        keep_alive_timeout: Seconds an idle keep-alive HTTP connection stays open.
+        keep_alive_timeout: Seconds an idle keep-alive HTTP connection stays open (and the
+            longest a request head may take to arrive).
+        body_timeout: Seconds a request body may take to arrive once its head is in (hub
+            endpoints: once the request is authenticated); then 408 and close. 0 = no limit.
         backlog: Listen backlog.
     """
 
@@ -128,6 +137,7 @@ class HubServer:
         trusted_proxies: Sequence[str] = (),
         access_log: bool = True,
         keep_alive_timeout: float = 5.0,
+        body_timeout: float = 30.0,
         backlog: int = 2048,
     ) -> None:
         self.endpoints = list(endpoints)
@@ -138,6 +148,7 @@ class HubServer:
         self.proxies = TrustedProxies(trusted_proxies)
         self.access_log = access_log
         self.keep_alive_timeout = keep_alive_timeout
+        self.body_timeout = body_timeout
         self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._state: ServerState | None = None
@@ -168,6 +179,7 @@ class HubServer:
             self.proxies,
             self.access_log,
             self.keep_alive_timeout,
+            self.body_timeout,
         )
         if self.asgi_app is not None:
             self._lifespan = Lifespan(self.asgi_app)
@@ -218,34 +230,17 @@ class HubServer:
         logger.info("hubserver stopped")
 
     async def serve(self, install_signal_handlers: bool = True, grace: float = 10.0) -> None:
-        """Start, run until SIGINT/SIGTERM (or :meth:`request_stop`), then stop gracefully."""
+        """Start, run until SIGINT/SIGTERM (or :meth:`request_stop`), then stop gracefully
+        (:func:`hubserver.server.runner.serve_until_stopped`)."""
         self._stop_event = asyncio.Event()
-        await self.start()
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        if install_signal_handlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, self.request_stop)
-                    installed.append(sig)
-        try:
-            await self._stop_event.wait()
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            await self.stop(grace)
+        await serve_until_stopped(
+            self.start,
+            functools.partial(self.stop, grace),
+            stop_event=self._stop_event,
+            install_signal_handlers=install_signal_handlers,
+        )
 
     def request_stop(self) -> None:
         """Make :meth:`serve` return (after a graceful stop)."""
         if self._stop_event is not None:
             self._stop_event.set()
-
-
-def run(server: HubServer, grace: float = 10.0) -> None:
-    """Run ``server.serve()`` on a uvloop event loop when uvloop is installed."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
-        asyncio.run(server.serve(grace=grace))
-        return
-    uvloop.run(server.serve(grace=grace))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.aiusage.api.p2b_support import open_platform
 
-from aiusage.agent.simulator import UNAPPROVED_TOOLS, TrafficModel, simulate
+from aiusage.agent.simulator import UNAPPROVED_TOOLS, TrafficModel, simulate, union_seconds
 from aiusage.cli import main
 from aiusage.store.tables import AIDetection, AISession
 
@@ -40,6 +40,35 @@ def test_traffic_model_produces_consistent_sessions():
     assert again.step(T0, 3) == TrafficModel(
         5, seed=7, unapproved_share=0.2, mean_session_s=30
     ).step(T0, 3)
+
+
+def test_traffic_model_detections_are_physically_possible_at_any_rate():
+    # 30 events per second for 5 users: uses must shrink, not overlap or start before a session.
+    model = TrafficModel(5, seed=11, mean_session_s=20)
+    now, events = T0, []
+    for _ in range(120):
+        events += model.step(now, 30)
+        now += timedelta(seconds=1)
+    events += model.end_all(now)
+    starts = {e["sessionId"]: e["occurredAt"] for e in events if e["type"] == "SessionStarted"}
+    last_end: dict[tuple[str, str], datetime] = {}
+    for e in (e for e in events if e["type"] == "AIDetected"):
+        end = datetime.fromisoformat(e["occurredAt"])
+        begin = end - timedelta(seconds=e["duration"])
+        assert begin >= datetime.fromisoformat(starts[e["sessionId"]])
+        key = (e["sessionId"], e["tool"])
+        assert begin >= last_end.get(key, begin)  # one tool is not used twice at once
+        last_end[key] = end
+    for e in (e for e in events if e["type"] == "SessionEnded"):
+        assert 0 <= e["aiUsageTime"] <= e["duration"]
+
+
+def test_union_seconds_counts_overlaps_once():
+    t = T0
+    spans = [(t, t + timedelta(seconds=10)), (t + timedelta(seconds=5), t + timedelta(seconds=20))]
+    spans.append((t + timedelta(seconds=30), t + timedelta(seconds=31)))
+    assert union_seconds(spans) == 21.0
+    assert union_seconds([]) == 0.0
 
 
 @pytest.fixture

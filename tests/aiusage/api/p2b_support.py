@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 import aiusage.metrics.tables  # noqa: F401 - rollup tables on the metadata
@@ -187,6 +188,21 @@ async def open_platform(
         tmp_path / "data",
         ingestion,
     )
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.integration]),
+    ]
+)
+async def platform(request, tmp_path):
+    """An open :class:`Platform` on each backend (import it into a test module to use it)."""
+    p = await open_platform(tmp_path, request.param)
+    try:
+        yield p
+    finally:
+        await p.close()
 
 
 def iso(moment: datetime) -> str:

@@ -125,7 +125,7 @@ async def test_user_targeted_alerts_are_visible_only_to_that_user(platform):
     await p.alerts.raise_alerts(
         [NewAlert("acme", "ExportFailed", "warning", "x", "k1", user_id="bob")]
     )
-    assert [s.group for s in p.hub.of("Alert")] == ["user:bob"]
+    assert [s.group for s in p.hub.of("Alert")] == ["user:acme:bob"]
     bob = (await p.client.get("/api/alerts", headers=p.auth("bob", "acme"))).json()["items"]
     eve = (await p.client.get("/api/alerts", headers=p.auth("eve", "acme"))).json()["items"]
     assert len(bob) == 1 and eve == []

@@ -100,3 +100,19 @@ async def test_time_zone_parameter_is_validated(platform):
         "/api/dashboard?tz=Asia/Kolkata", headers=platform.auth("a", "acme")
     )
     assert bad.status_code == 422
+
+
+async def test_the_period_and_the_zone_shape_the_answer_and_bad_ones_are_422(platform):
+    await post_events(platform, "acme", session_events(platform, "alice", "s1", 10))
+    headers = platform.auth("m1", "acme", "Manager")
+    r = await platform.client.get("/api/dashboard?period=7d&tz=Europe/Paris", headers=headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["metrics"]["period"] == "7d" and body["metrics"]["periodDays"] == 7
+    assert body["metrics"]["timezone"] == "Europe/Paris" and len(body["trends"]["daily"]) == 7
+    r = await platform.client.get("/api/dashboard?period=90d", headers=headers)
+    assert r.json()["metrics"]["period"] == "90d" and len(r.json()["trends"]["daily"]) == 90
+    for bad in ("period=1y", "tz=Asia/Kolkata", "tz=Nowhere/Else"):
+        assert (
+            await platform.client.get(f"/api/dashboard?{bad}", headers=headers)
+        ).status_code == 422

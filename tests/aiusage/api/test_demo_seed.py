@@ -20,5 +20,5 @@ async def test_demo_seed_is_idempotent_and_refreshes_the_password(db) -> None:
     assert not verify_password(admin.password_hash, first)
     employees = [u for u in users if u.role == "Employee"]
     assert len(employees) == DEMO_EMPLOYEES
-    assert employees[0].id == "sim-user-001" and employees[0].email == "employee01@demo.local"
+    assert employees[0].id == "sim-user-001" and employees[0].email == "ann.lee@demo.local"
     assert agent is not None

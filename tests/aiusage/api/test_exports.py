@@ -87,7 +87,7 @@ async def test_csv_export_runs_notifies_the_requester_and_downloads_for_the_owne
     assert done.json()["status"] == "done" and done.json()["rowCount"] == 14
 
     pushes = p.hub.of("ExportCompleted")
-    assert [s.group for s in pushes] == ["user:mgr"]
+    assert [s.group for s in pushes] == ["user:acme:mgr"]
     payload = pushes[0].args[0]
     assert payload["jobId"] == job["id"]
     url = payload["downloadUrl"]

@@ -11,7 +11,7 @@ import websockets
 
 from aiusage.platform import Platform
 from aiusage.settings import Settings
-from aiusage.store.repositories import OrganizationRepository
+from aiusage.store.repositories import OrganizationRepository, UserRepository
 
 RS = "\x1e"
 
@@ -62,6 +62,9 @@ async def platform(tmp_path):
     async with p.db.write() as conn:
         await OrganizationRepository().create(conn, "a", "A")
         await OrganizationRepository().create(conn, "b", "B")
+        # Dashboards are store users: tokens of unknown subjects are refused.
+        await UserRepository().create(conn, "a", email=None, role="Admin", user_id="admin-a")
+        await UserRepository().create(conn, "b", email=None, role="Admin", user_id="admin-b")
     await p.start()
     try:
         yield p
@@ -105,7 +108,6 @@ async def test_an_agent_post_reaches_its_organizations_dashboards_only(platform)
 
 async def test_readyz_and_login_work_through_the_real_server(platform) -> None:
     from aiusage.auth.passwords import hash_password
-    from aiusage.store.repositories import UserRepository
 
     async with platform.db.write() as conn:
         await UserRepository().create(
@@ -144,6 +146,7 @@ async def test_user_create_on_the_cli_reaches_live_dashboards_through_redis(
     )
     async with p.db.write() as conn:
         await OrganizationRepository().create(conn, "a", "A")
+        await UserRepository().create(conn, "a", email=None, role="Admin", user_id="admin-a")
     await p.start()
     try:
         ws = await _connect(p.base_url, p.issuer.issue("admin-a", "a", "Admin"), "a")

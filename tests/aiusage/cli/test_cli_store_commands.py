@@ -6,6 +6,7 @@ from aiusage.auth.passwords import verify_password
 from aiusage.cli import main
 from aiusage.store.database import Database
 from aiusage.store.repositories import OrganizationRepository, UserRepository
+from aiusage.store.revisions import head_revision
 
 
 def run(capsys, *argv):
@@ -35,7 +36,7 @@ def _no_env(monkeypatch):
 def test_migrate_creates_the_store_in_the_data_dir(tmp_path, capsys) -> None:
     code, out, _ = run(capsys, "migrate", "--data-dir", str(tmp_path))
     assert code == 0
-    assert out.strip() == "database at revision 0001 (sqlite)"
+    assert out.strip() == f"database at revision {head_revision()} (sqlite)"
     assert (tmp_path / "aiusage.db").exists()
 
 
@@ -161,7 +162,8 @@ def test_commands_act_on_postgresql_with_database_url(tmp_path, capsys, monkeypa
     try:
         common = ["--data-dir", str(tmp_path), "--database-url", POSTGRES_URL]
         assert (
-            run(capsys, "migrate", *common)[1].strip() == "database at revision 0001 (postgresql)"
+            run(capsys, "migrate", *common)[1].strip()
+            == f"database at revision {head_revision()} (postgresql)"
         )
         assert run(capsys, "org", "create", "--id", "pg", "--name", "On PG", *common)[0] == 0
         assert (

@@ -60,3 +60,30 @@ def test_token_file_without_agent_tokens_is_refused_when_events_are_driven(tmp_p
         ["loadtest", "--connections", "2", "--token-file", str(f), "--event-rate", "0"]
     )
     assert build_config(args).agent_tokens == {}
+
+
+def test_without_the_loadtest_extra_the_command_says_how_to_install_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "matplotlib" else real_find_spec(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    code = main(["loadtest", "--connections", "1", "--data-dir", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'aiusage[loadtest]'" in err and "matplotlib" in err
+
+
+def test_the_product_does_not_depend_on_the_load_testers_plotting_library() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]
+    assert not any(dep.startswith("matplotlib") for dep in project["dependencies"])
+    extras = project["optional-dependencies"]
+    assert any(dep.startswith("matplotlib") for dep in extras["loadtest"])
+    assert any(dep.startswith("matplotlib") for dep in extras["dev"])  # the tests run it

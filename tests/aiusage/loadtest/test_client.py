@@ -58,7 +58,7 @@ async def open_signalr_conn(binary: bool) -> tuple[Runtime, WsConn, FakeTranspor
 async def test_json_invocations_count_latency_sequence_and_duplicates() -> None:
     rt, conn, transport = await open_signalr_conn(binary=False)
     assert conn.ready and rt.open == 1
-    # The JS client's first ping right after the handshake (§3.2).
+    # The JS client's first ping right after the handshake (docs/spec/handshake.md §3.2).
     assert any(b"\x1e" in w or len(w) > 6 for w in transport.written)
     t_us = int(time.time() * 1e6) - 5000  # sent 5 ms ago
     batch = (

@@ -43,3 +43,17 @@ def test_half_hour_zones_and_unknown_zones_are_refused():
 def test_approved_tools_compare_case_insensitively():
     assert is_approved(" chatgpt", ["ChatGPT"])
     assert not is_approved("DeepSeek", ["ChatGPT", "Claude"])
+
+
+def test_periods_set_the_daily_trend_and_the_90_day_window_is_always_there():
+    from aiusage.metrics.windows import parse_period
+
+    now = datetime(2026, 3, 10, 14, 25, tzinfo=UTC)
+    w = Windows.at(now, UTC, "7d")
+    assert len(w.days) == 7 and w.period_start == datetime(2026, 3, 4, tzinfo=UTC)
+    assert w.quarter_start == datetime(2025, 12, 11, tzinfo=UTC)
+    assert w.month_start == datetime(2026, 2, 9, tzinfo=UTC)
+    assert len(Windows.at(now, UTC, "90d").days) == 90
+    assert parse_period(None) == "30d"
+    with pytest.raises(ValidationError):
+        parse_period("365d")

@@ -75,6 +75,7 @@ async def test_the_guard_refuses_only_new_connections_of_a_full_organization():
     guarded = guard_authenticate(auth, tracker)
     for new in (
         _request("/hubs/analytics/negotiate"),
+        _request("/HUBS/Analytics/NEGOTIATE/"),  # hub paths match ignoring case
         _request("/hubs/analytics", "GET", upgrade="websocket"),  # skipNegotiation
     ):
         with pytest.raises(AuthenticationFailed) as info:
@@ -88,7 +89,7 @@ async def test_the_guard_refuses_only_new_connections_of_a_full_organization():
         _request("/hubs/analytics", "GET", {"id": "t"}, upgrade="websocket"),
     ):
         assert (await guarded(existing)).user_id == "u"
-    assert tracker.refused == 2
+    assert tracker.refused == 3
 
 
 async def test_the_guard_lets_super_admins_and_other_organizations_through():

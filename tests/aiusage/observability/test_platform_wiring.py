@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from aiusage.errors import ConfigurationError
 from aiusage.platform import Platform
 from aiusage.settings import Settings
-from aiusage.store.repositories import OrganizationRepository
+from aiusage.store.repositories import OrganizationRepository, UserRepository
 
 
 def test_limit_and_log_settings_are_read_from_the_environment():
@@ -93,6 +93,9 @@ async def test_a_full_organization_gets_a_clear_503_from_the_real_server(tmp_pat
         async with platform.db.write() as conn:
             await OrganizationRepository().create(conn, "acme", "Acme")
             await OrganizationRepository().create(conn, "globex", "Globex")
+            # Dashboards are store users: tokens of unknown subjects are refused.
+            for org, user in (("acme", "ann"), ("globex", "gus")):
+                await UserRepository().create(conn, org, email=None, role="Admin", user_id=user)
         await platform.start()
         ann = platform.issuer.issue("ann", "acme", "Admin")
         ws_url = f"ws://127.0.0.1:{platform.port}/hubs/analytics?access_token={ann}"

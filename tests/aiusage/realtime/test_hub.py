@@ -71,3 +71,34 @@ async def test_a_principal_without_platform_claims_is_refused(world):
     client = HubTestClient(handler, principal=Principal(user_id="x", claims={"sub": "x"}))
     await client.connect()
     assert close_message(client) is not None and handler.local_connections() == []
+
+
+class ZonedSnapshots:
+    """A snapshot provider that records the zone and period it was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, object, object]] = []
+
+    async def snapshot(self, org_id, tz=None, period=None):
+        from aiusage.errors import ValidationError
+
+        if tz == "Mars/Olympus":
+            raise ValidationError("unknown time zone 'Mars/Olympus'")
+        self.asked.append((org_id, tz, period))
+        return {"metrics": {"organizationId": org_id, "timezone": tz}, "trends": {}}
+
+
+async def test_get_dashboard_snapshot_takes_an_optional_zone_and_period(world):
+    snapshots = ZonedSnapshots()
+    handler = HubConnectionHandler(
+        make_analytics_hub(snapshots), InMemoryLifetimeManager(), auto_tick=False
+    )
+    principal = await world.authenticate(world.request(world.token("ann", "acme", "Admin")))
+    client = HubTestClient(handler, principal=principal, request=world.request())
+    await client.connect()
+    assert (await client.invoke("GetDashboardSnapshot", "Europe/Paris", "7d")).error is None
+    assert (await client.invoke("GetDashboardSnapshot")).error is None
+    assert snapshots.asked == [("acme", "Europe/Paris", "7d"), ("acme", None, None)]
+    bad = await client.invoke("GetDashboardSnapshot", "Mars/Olympus")
+    assert bad.error.endswith("unknown time zone 'Mars/Olympus'")
+    assert (await client.invoke("GetDashboardSnapshot", 42)).error is not None

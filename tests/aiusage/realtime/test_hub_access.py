@@ -31,7 +31,7 @@ def world(key):
 async def test_the_principal_carries_sub_claims_and_expiry(world):
     token = world.token("ann", "acme", "Admin", ttl=900)
     p = await world.authenticate(world.request(token))
-    assert p.user_id == "ann" and p.expires_at == world.wall.now + 900
+    assert p.user_id == "acme:ann" and p.expires_at == world.wall.now + 900
     assert principal_of(p).org == "acme" and principal_of(p).roles == {"Admin"}
     assert KNOWN_USER_CLAIM not in p.claims
 
@@ -40,7 +40,7 @@ async def test_the_access_token_query_parameter_works(world):
     p = await world.authenticate(
         world.request(world.token("ann", "acme", "Manager"), via_query=True)
     )
-    assert p.user_id == "ann"
+    assert p.user_id == "acme:ann"  # tenant-scoped: Clients.User never crosses orgs
 
 
 async def test_a_known_user_is_marked_for_revalidation(world):

@@ -58,13 +58,13 @@ async def test_user_joined_dashboard_alert_and_export_reach_their_targets() -> N
     await pub.dashboard_update("acme", {"metrics": {"activeSessions": 1}, "trends": {}})
     await pub.alert("acme", {"type": "unapprovedTool", "message": "m", "severity": "warning"})
     await pub.alert("acme", {"type": "t", "message": "m", "severity": "info"}, user_id="u1")
-    await pub.export_completed("u1", "job-1", "http://x/dl?sig=1")
+    await pub.export_completed("acme", "u1", "job-1", "http://x/dl?sig=1")
     assert [(t, m) for t, m, _ in hub.sent] == [
         ("group:org:acme", "UserJoined"),
         ("group:org:acme", "DashboardUpdate"),
         ("group:org:acme", "Alert"),
-        ("group:user:u1", "Alert"),
-        ("group:user:u1", "ExportCompleted"),
+        ("group:user:acme:u1", "Alert"),
+        ("group:user:acme:u1", "ExportCompleted"),
     ]
     assert hub.payloads("UserJoined")[0] == {
         "userId": "u9",
@@ -76,4 +76,5 @@ async def test_user_joined_dashboard_alert_and_export_reach_their_targets() -> N
     assert hub.payloads("ExportCompleted")[0] == {
         "jobId": "job-1",
         "downloadUrl": "http://x/dl?sig=1",
+        "organizationId": "acme",
     }

@@ -273,3 +273,50 @@ async def test_concurrent_batches_touching_one_session_merge_without_double_coun
     row = rows[0]
     assert (row.start_time, row.tool, row.ai_usage_s) == (T0, "ChatGPT", 60.0)
     assert (started_total, ended_total) == (1, 1)
+
+
+async def test_a_detection_processed_after_its_session_ended_leaves_no_open_session(
+    db: Database,
+) -> None:
+    from aiusage.metrics.tables import open_sessions
+
+    await _org(db)
+    ingestor = Ingestor(db)
+    await ingestor.ingest("acme", "dev1", [started("e1", "s1"), ended("e2", "s1")], now=NOW)
+    # Late, in its own batch, and in the batch that ends the session.
+    await ingestor.ingest("acme", "dev1", [detected("e3", sid="s1")], now=NOW)
+    await ingestor.ingest(
+        "acme",
+        "dev1",
+        [started("e4", "s2"), ended("e5", "s2"), detected("e6", sid="s2")],
+        now=NOW,
+    )
+    assert await _count(db, open_sessions) == 0
+
+
+async def test_union_time_clips_detections_to_their_session_and_counts_overlaps_once(
+    db: Database,
+) -> None:
+    from aiusage.metrics.tables import person_hour, tool_hour
+
+    await _org(db)
+    ingestor = Ingestor(db)
+    # Session 09:15-09:45; two tools at once 09:18-09:20 (120 s of AI time, not 240); a 120 s
+    # ChatGPT detection ending at 09:16 is clipped to the minute inside the session.
+    await ingestor.ingest(
+        "acme",
+        "dev1",
+        [
+            detected("d1", tool="Claude", sid="s1"),  # before its session is known
+            started("e1", "s1"),
+            detected("d2", tool="ChatGPT", sid="s1"),
+            detected("d3", tool="ChatGPT", at=T0 + timedelta(minutes=1), sid="s1"),
+        ],
+        now=NOW,
+    )
+    await ingestor.ingest("acme", "dev1", [ended("e2", "s1")], now=NOW)
+    async with db.read() as conn:
+        (person,) = (await conn.execute(select(person_hour))).all()
+        tools = {r.tool: r.ai_s for r in await conn.execute(select(tool_hour))}
+    assert person.ai_s == pytest.approx(180.0) and person.session_s == pytest.approx(1800.0)
+    assert tools == {"Claude": pytest.approx(120.0), "ChatGPT": pytest.approx(180.0)}

@@ -1,4 +1,4 @@
-"""Abstract conformance suites for lifetime managers (architecture.md convention 4).
+"""Abstract conformance suites for lifetime managers (docs/spec/backplane.md §6.8).
 
 Cf. dotnet/aspnetcore ``HubLifetimeManagerTestBase.cs`` and ``ScaleoutHubLifetimeManagerTests.cs``.
 Not collected directly (class names do not start with ``Test``). A backend subclasses a suite
@@ -383,7 +383,8 @@ class ScaleoutSpec(_Base):
         a, b = FakeSink("a"), FakeSink("b")
         await self.connect(m1, a)
         await self.connect(m2, b)
-        # m1 adds m2's connection: group command on internal:groups, m2 acks (§6.3).
+        # m1 adds m2's connection: group command on internal:groups, m2 acks
+        # (docs/spec/backplane.md §6.3).
         await m1.add_to_group(ConnectionId("b"), GroupName("g"))
         await m1.send_groups([GroupName("g")], "In", [])
         await self.flush(m1, [a, b])

@@ -215,9 +215,9 @@ async def test_the_periodic_canary_runs_by_itself(bus_and_managers) -> None:
 
 async def test_reconnect_backoff_is_exponential_bounded_and_jittered() -> None:
     m = RedisLifetimeManager(backoff_base=0.1, backoff_max=1.0, jitter=lambda: 1.0, protocols={})
-    assert [round(m._backoff(i), 3) for i in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-    m._jitter = lambda: 0.0
-    assert m._backoff(100) == 0.5
+    assert [round(m.bus._backoff(i), 3) for i in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    m.bus._jitter = lambda: 0.0
+    assert m.bus._backoff(100) == 0.5
 
 
 async def test_a_server_name_is_unique_per_manager() -> None:

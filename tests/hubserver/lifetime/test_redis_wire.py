@@ -1,4 +1,4 @@
-"""Golden bytes of the Redis backplane codec (signalr-protocol.md §6.2, RedisProtocol.cs).
+"""Golden bytes of the Redis backplane codec (docs/spec/backplane.md §6.2, RedisProtocol.cs).
 
 Expected bytes are written out by hand from the MessagePack spec, not produced by the codec.
 """

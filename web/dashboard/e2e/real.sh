@@ -51,6 +51,12 @@ cleanup() { stop_server; rm -rf "$E2E_STATE"; }
 trap cleanup EXIT
 
 start_server
+# The demo first loads its simulated history (a minute of bulk ingestion); the tests measure
+# the live path, so they start once it is in.
+for _ in $(seq 1 240); do # at most 240 s
+  grep -q "simulated history posted" "$E2E_STATE/serve.log" && break
+  sleep 1
+done
 D=(--data-dir "$E2E_STATE/data")
 # Own users with known passwords: `serve --demo` picks a new demo password on every start,
 # and the restart test restarts the server.

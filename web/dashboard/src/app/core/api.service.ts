@@ -18,8 +18,12 @@ import {
 export class ApiService {
   private readonly http = inject(HttpClient);
 
-  async dashboard(): Promise<Snapshot> {
-    return normalizeSnapshot(await firstValueFrom(this.http.get<unknown>('/api/dashboard')));
+  /** GET /api/dashboard for the viewer's zone (IANA) and period ("7d" | "30d" | "90d"). */
+  async dashboard(tz?: string | null, period?: string | null): Promise<Snapshot> {
+    const params: Record<string, string> = {};
+    if (tz) params['tz'] = tz;
+    if (period) params['period'] = period;
+    return normalizeSnapshot(await firstValueFrom(this.http.get<unknown>('/api/dashboard', { params })));
   }
 
   async alerts(): Promise<AlertItem[]> {

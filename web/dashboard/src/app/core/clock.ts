@@ -10,3 +10,10 @@ export const SESSION_STORAGE = new InjectionToken<Storage>('SESSION_STORAGE', {
   providedIn: 'root',
   factory: () => globalThis.sessionStorage,
 });
+
+/** The viewer's IANA time zone ("today" and the days of the dashboard follow it); injected so
+ * tests pick one. */
+export const VIEWER_TIME_ZONE = new InjectionToken<string>('VIEWER_TIME_ZONE', {
+  providedIn: 'root',
+  factory: () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+});

@@ -1,11 +1,16 @@
 import { TestBed } from '@angular/core/testing';
 import { snapshotPayload } from '../testing/fakes';
-import { CLOCK } from './clock';
+import { CLOCK, VIEWER_TIME_ZONE } from './clock';
 import { DashboardStore, FEED_CAP } from './dashboard.store';
 import { normalizeSnapshot } from './models';
 
-function makeStore(): DashboardStore {
-  TestBed.configureTestingModule({ providers: [{ provide: CLOCK, useValue: () => 1_000 }] });
+function makeStore(timeZone = 'UTC'): DashboardStore {
+  TestBed.configureTestingModule({
+    providers: [
+      { provide: CLOCK, useValue: () => 1_000 },
+      { provide: VIEWER_TIME_ZONE, useValue: timeZone },
+    ],
+  });
   return TestBed.inject(DashboardStore);
 }
 
@@ -39,12 +44,13 @@ describe('DashboardStore', () => {
     expect(store.feed()).toHaveLength(1);
   });
 
-  it('decrements active sessions on SessionEnded (never below zero) and adds the AI time', () => {
+  it('decrements active sessions on SessionEnded (never below zero) and leaves AI time to the server', () => {
     const store = makeStore();
     store.applySnapshot(normalizeSnapshot(snapshotPayload({ activeSessions: 0, aiUsageTimeToday: 100 })));
     store.onSessionEnded({ sessionId: 's1', duration: 600, aiUsageTime: 300 });
     expect(store.metrics().activeSessions).toBe(0);
-    expect(store.metrics().aiUsageTimeToday).toBe(400);
+    // The server counted the session's detections live already: adding 300 would count twice.
+    expect(store.metrics().aiUsageTimeToday).toBe(100);
     expect(store.feed()[0]).toMatchObject({ kind: 'SessionEnded', duration: 600, aiUsageTime: 300 });
   });
 
@@ -103,5 +109,34 @@ describe('DashboardStore', () => {
     // After a reset the same session id counts again (it belongs to a new view).
     store.onSessionStarted({ sessionId: 's1' });
     expect(store.feed()).toHaveLength(1);
+  });
+
+  it('takes a push as its view only for the same zone and period', () => {
+    const utc = makeStore('Etc/UTC');
+    expect(utc.matchesView(normalizeSnapshot(snapshotPayload({ timezone: 'UTC', period: '30d' })))).toBe(true);
+    expect(utc.matchesView(normalizeSnapshot(snapshotPayload()))).toBe(true); // an older server: UTC, 30 days
+    utc.periodDays.set(7);
+    expect(utc.matchesView(normalizeSnapshot(snapshotPayload({ timezone: 'UTC', period: '30d' })))).toBe(false);
+    TestBed.resetTestingModule();
+    const west = makeStore('America/Denver');
+    expect(west.matchesView(normalizeSnapshot(snapshotPayload({ timezone: 'UTC' })))).toBe(false);
+    expect(west.matchesView(normalizeSnapshot(snapshotPayload({ timezone: 'America/Denver' })))).toBe(true);
+  });
+
+  it('leaves events of an agent catching up on old activity to the snapshot', () => {
+    TestBed.configureTestingModule({ providers: [{ provide: CLOCK, useValue: () => Date.parse('2026-11-26T12:00:00Z') }] });
+    const store = TestBed.inject(DashboardStore);
+    store.applySnapshot(normalizeSnapshot(snapshotPayload({ activeSessions: 2, sessionsToday: 5 })));
+    store.onSessionStarted({ sessionId: 'old', userId: 'u1', startTime: '2026-11-20T09:00:00Z' });
+    store.onAIDetected({ eventId: 'e-old', userId: 'u1', tool: 'ChatGPT', duration: 60, occurredAt: '2026-11-26T11:00:00Z' });
+    store.onSessionEnded({ sessionId: 'old', userId: 'u1', endTime: '2026-11-20T10:00:00Z', duration: 3600 });
+    expect(store.metrics().activeSessions).toBe(2);
+    expect(store.metrics().sessionsToday).toBe(5);
+    expect(store.feed()).toEqual([]);
+    // A session end is dated at its last activity, some minutes before it is reported: still live.
+    store.onSessionEnded({ sessionId: 'recent', userId: 'u1', endTime: '2026-11-26T11:50:00Z', duration: 600 });
+    store.onSessionStarted({ sessionId: 'now', userId: 'u2', startTime: '2026-11-26T12:00:00Z' });
+    expect(store.feed().map((f) => f.sessionId)).toEqual(['now', 'recent']);
+    expect(store.metrics().activeSessions).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import { computed, inject, Injectable, signal } from '@angular/core';
-import { CLOCK } from './clock';
+import { CLOCK, VIEWER_TIME_ZONE } from './clock';
 import {
   AlertItem,
   emptyMetrics,
@@ -17,8 +17,19 @@ import {
 
 /** Newest-first cap of the live activity feed. */
 export const FEED_CAP = 50;
+/**
+ * Events older than this are not live activity (an agent catching up on its queue): they are
+ * left to the next snapshot. Longer than an agent's idle timeout, since a session's end is
+ * dated at its last activity and reported that long after it.
+ */
+export const LIVE_WINDOW_MS = 30 * 60_000;
 /** How many recent event keys are remembered to drop duplicate deliveries. */
 const DEDUPE_CAP = 1000;
+/** Periods the dashboard offers, in days (the server's `?period=7d|30d|90d`). */
+export const PERIODS = [7, 30, 90] as const;
+export type PeriodDays = (typeof PERIODS)[number];
+/** The period of the hub's DashboardUpdate pushes (computed in UTC). */
+export const PUSH_PERIOD = '30d';
 
 /**
  * Single source of truth for what the dashboard shows, as signals.
@@ -32,6 +43,11 @@ const DEDUPE_CAP = 1000;
 @Injectable({ providedIn: 'root' })
 export class DashboardStore {
   private readonly clock = inject(CLOCK);
+  /** The viewer's IANA zone, sent with every snapshot request. */
+  readonly timeZone = inject(VIEWER_TIME_ZONE);
+  /** Selected period in days. */
+  readonly periodDays = signal<PeriodDays>(30);
+  readonly period = computed(() => `${this.periodDays()}d`);
 
   readonly metrics = signal<Metrics>(emptyMetrics());
   readonly trends = signal<Trends>({ hourly: [], daily: [] });
@@ -46,6 +62,16 @@ export class DashboardStore {
   private readonly seen = new Set<string>();
   private seq = 0;
 
+  /**
+   * True when a pushed snapshot is the view the page shows: the pushes are computed for UTC
+   * and the default period, so a viewer in another zone or period fetches their own instead.
+   */
+  matchesView(s: Snapshot): boolean {
+    const zone = s.metrics.timezone ?? 'UTC';
+    const period = s.metrics.period ?? PUSH_PERIOD;
+    return sameZone(zone, this.timeZone) && period === this.period();
+  }
+
   applySnapshot(s: Snapshot): void {
     this.metrics.set(s.metrics);
     this.trends.set(s.trends);
@@ -55,7 +81,7 @@ export class DashboardStore {
   /** SessionStarted {sessionId, userId, startTime}. */
   onSessionStarted(raw: unknown): void {
     const sessionId = str(raw, 'sessionId', 'id');
-    if (!this.firstTime('start', sessionId)) return;
+    if (this.isOld(raw, 'startTime', 'occurredAt') || !this.firstTime('start', sessionId)) return;
     this.metrics.update((m) => ({
       ...m,
       activeSessions: inc(m.activeSessions, 1),
@@ -67,12 +93,12 @@ export class DashboardStore {
   /** SessionEnded {sessionId, duration, aiUsageTime} (seconds). */
   onSessionEnded(raw: unknown): void {
     const sessionId = str(raw, 'sessionId', 'id');
-    if (!this.firstTime('end', sessionId)) return;
-    const ai = num(raw, 'aiUsageTime');
+    if (this.isOld(raw, 'endTime', 'occurredAt') || !this.firstTime('end', sessionId)) return;
+    // AI time is not bumped here: the server counts it live as detections arrive (a session's
+    // total added again at its end would count it twice until the next snapshot).
     this.metrics.update((m) => ({
       ...m,
       activeSessions: m.activeSessions === null ? null : Math.max(0, m.activeSessions - 1),
-      aiUsageTimeToday: ai === null ? m.aiUsageTimeToday : inc(m.aiUsageTimeToday, ai),
     }));
     this.pushFeed('SessionEnded', raw, { sessionId, at: time(raw, 'endTime', 'occurredAt', 'timestamp') });
   }
@@ -80,7 +106,7 @@ export class DashboardStore {
   /** AIDetected {tool, duration, userId}. */
   onAIDetected(raw: unknown): void {
     const id = str(raw, 'eventId', 'detectionId', 'id');
-    if (id !== null && !this.firstTime('ai', id)) return;
+    if (this.isOld(raw, 'occurredAt', 'timestamp') || (id !== null && !this.firstTime('ai', id))) return;
     const tool = str(raw, 'tool');
     if (tool) {
       this.metrics.update((m) => ({
@@ -166,6 +192,15 @@ export class DashboardStore {
     this.seen.clear();
   }
 
+  /**
+   * True for an event that happened more than LIVE_WINDOW_MS ago: an agent uploading its
+   * backlog is not live activity (the next snapshot counts it) and must not move the tiles.
+   */
+  private isOld(raw: unknown, ...keys: string[]): boolean {
+    const at = time(raw, ...keys);
+    return at !== null && this.clock() - at > LIVE_WINDOW_MS;
+  }
+
   private firstTime(kind: string, id: string | null): boolean {
     if (id === null) return true;
     const key = `${kind}:${id}`;
@@ -193,6 +228,11 @@ export class DashboardStore {
     };
     this.feed.update((f) => [item, ...f].slice(0, FEED_CAP));
   }
+}
+
+function sameZone(a: string, b: string): boolean {
+  const utc = (z: string) => (['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Universal', 'Zulu'].includes(z) ? 'UTC' : z);
+  return utc(a) === utc(b);
 }
 
 function inc(v: number | null, by: number): number | null {

@@ -34,14 +34,58 @@ export function fmtDateTime(iso: string | null): string {
   return new Date(t).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-/** Label for a trend bucket: "14:00" for hourly points, "Nov 26" for daily ones. */
+// A day as "YYYY-MM-DD", or as UTC midnight of that date (a MessagePack timestamp).
+const CALENDAR_DAY = /^(\d{4})-(\d{2})-(\d{2})(?:T00:00:00(?:\.0+)?Z)?$/;
+
+/**
+ * Label for a trend bucket: "14:00" for hourly points (an instant, shown in the viewer's
+ * zone), "Nov 26" for daily ones. A day is a calendar date ("YYYY-MM-DD", already in the
+ * snapshot's zone), not an instant: parsing it would give UTC midnight, which is the day
+ * before anywhere west of UTC, so it is formatted as the date it names.
+ */
 export function fmtBucket(t: string, kind: 'hour' | 'day'): string {
+  const day = CALENDAR_DAY.exec(t);
+  if (kind === 'day' && day) {
+    const noonUtc = Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3]), 12);
+    return new Date(noonUtc).toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  }
   const ms = Date.parse(t);
   if (Number.isNaN(ms)) return t;
   const d = new Date(ms);
   return kind === 'hour'
     ? d.toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' })
     : d.toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
+}
+
+/** Seconds as people say them in a sentence: "42 min", "1 h 05 min", "20 s". */
+export function fmtMinutes(seconds: number | null): string {
+  if (seconds === null) return DASH;
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const minutes = Math.round(s / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+/** "ann.lee@demo.local" -> "Ann Lee"; no e-mail -> the user id; nothing -> "Someone". */
+export function displayName(email: string | null, userId: string | null): string {
+  const local = email?.split('@')[0]?.trim();
+  if (local) {
+    return local
+      .split(/[._-]+/)
+      .filter((w) => w !== '')
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join(' ');
+  }
+  return userId ?? 'Someone';
+}
+
+/** An ISO instant as a short date ("Nov 26"), or an em dash. */
+export function fmtDate(iso: string | null): string {
+  if (iso === null) return DASH;
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  return new Date(t).toLocaleDateString('en-US', { month: 'short', day: 'numeric' });
 }
 
 /** "UnapprovedTool" / "usage_spike" -> "Unapproved tool" / "Usage spike". */

@@ -5,7 +5,7 @@ import { HttpError } from '@microsoft/signalr';
 import { FakeHubFactory, flush, MemoryStorage, snapshotPayload } from '../testing/fakes';
 import { ApiService } from './api.service';
 import { AuthService } from './auth.service';
-import { CLOCK, SESSION_STORAGE } from './clock';
+import { CLOCK, SESSION_STORAGE, VIEWER_TIME_ZONE } from './clock';
 import { DashboardStore } from './dashboard.store';
 import { normalizeSnapshot, Snapshot } from './models';
 import { NotificationsService } from './notifications.service';
@@ -24,8 +24,10 @@ class FakeApi {
   dashboardCalls = 0;
   alertsCalls = 0;
   dashboardResult: Snapshot = normalizeSnapshot(snapshotPayload({ activeSessions: 99 }));
-  dashboard = async () => {
+  dashboardArgs: Array<[string | null | undefined, string | null | undefined]> = [];
+  dashboard = async (tz?: string | null, period?: string | null) => {
     this.dashboardCalls++;
+    this.dashboardArgs.push([tz, period]);
     return this.dashboardResult;
   };
   alerts = async () => {
@@ -35,7 +37,7 @@ class FakeApi {
   exportJob = async (id: string) => ({ jobId: id, status: 'completed', downloadUrl: `/dl/${id}` }) as never;
 }
 
-function setup(opts: Partial<RealtimeOptions> = {}, role = 'Admin') {
+function setup(opts: Partial<RealtimeOptions> = {}, role = 'Admin', timeZone = 'UTC') {
   const storage = new MemoryStorage();
   storage.setItem(
     'aiusage.session',
@@ -54,6 +56,7 @@ function setup(opts: Partial<RealtimeOptions> = {}, role = 'Admin') {
       provideHttpClientTesting(),
       { provide: SESSION_STORAGE, useValue: storage },
       { provide: CLOCK, useValue: () => NOW },
+      { provide: VIEWER_TIME_ZONE, useValue: timeZone },
       { provide: HUB_CONNECTION_FACTORY, useValue: factory.create },
       { provide: ApiService, useValue: api },
       {
@@ -292,5 +295,74 @@ describe('optionsFromQuery', () => {
     expect(optionsFromQuery('?transport=sse&protocol=messagepack')).toMatchObject({ transport: 'sse', protocol: 'json' });
     expect(optionsFromQuery('?transport=websockets&protocol=json')).toMatchObject({ transport: 'websockets', protocol: 'json' });
     expect(optionsFromQuery('')).toMatchObject({ transport: null, protocol: 'messagepack' });
+  });
+});
+
+describe('RealtimeService: the viewer zone and period', () => {
+  beforeEach(() => vi.useFakeTimers({ now: NOW }));
+  afterEach(() => {
+    TestBed.resetTestingModule();
+    vi.useRealTimers();
+  });
+
+  it('asks the hub for the snapshot of the viewer zone and period', async () => {
+    const { rt, factory } = setup({}, 'Admin', 'America/Los_Angeles');
+    rt.connect();
+    await flush();
+    const call = factory.last.invocations.find((i) => i.method === 'GetDashboardSnapshot');
+    expect(call?.args).toEqual(['America/Los_Angeles', '30d']);
+  });
+
+  it('applies a UTC push directly for a UTC viewer', async () => {
+    const { rt, store, factory } = setup();
+    rt.connect();
+    await flush();
+    const before = factory.last.invocations.length;
+    factory.last.emit('DashboardUpdate', snapshotPayload({ activeSessions: 42, timezone: 'UTC', period: '30d' }));
+    await flush();
+    expect(store.metrics().activeSessions).toBe(42);
+    expect(factory.last.invocations.length).toBe(before);
+  });
+
+  it('re-fetches its own-zone snapshot on a UTC push west of UTC, coalescing a burst', async () => {
+    const { rt, store, factory, api } = setup({}, 'Admin', 'America/Los_Angeles');
+    let release: (v: unknown) => void = () => {};
+    rt.connect();
+    await flush();
+    const hub = factory.last;
+    const calls = () => hub.invocations.filter((i) => i.method === 'GetDashboardSnapshot').length;
+    const initial = calls();
+    hub.invokeResults.set('GetDashboardSnapshot', () => new Promise((ok) => (release = ok)));
+    for (let i = 0; i < 5; i++) hub.emit('DashboardUpdate', snapshotPayload({ activeSessions: 1000 + i, timezone: 'UTC' }));
+    await flush();
+    // The UTC numbers are never shown to this viewer; one request runs, one more is queued.
+    expect(store.metrics().activeSessions).toBe(3);
+    expect(calls()).toBe(initial + 1);
+    release(snapshotPayload({ activeSessions: 8, timezone: 'America/Los_Angeles' }));
+    await flush(20);
+    expect(store.metrics().activeSessions).toBe(8);
+    expect(calls()).toBe(initial + 2);
+    release(snapshotPayload({ activeSessions: 9, timezone: 'America/Los_Angeles' }));
+    await flush(20);
+    expect(store.metrics().activeSessions).toBe(9);
+    expect(calls()).toBe(initial + 2);
+    expect(hub.invocations.at(-1)?.args).toEqual(['America/Los_Angeles', '30d']);
+    expect(api.dashboardCalls).toBe(0);
+  });
+
+  it('changes the period through the hub, and through REST with tz and period when the hub cannot', async () => {
+    const { rt, store, factory, api } = setup({}, 'Admin', 'Europe/Berlin');
+    rt.connect();
+    await flush();
+    rt.changePeriod(7);
+    await flush();
+    expect(store.period()).toBe('7d');
+    expect(factory.last.invocations.at(-1)?.args).toEqual(['Europe/Berlin', '7d']);
+    factory.last.invokeResults.set('GetDashboardSnapshot', () => {
+      throw new Error('no such arguments');
+    });
+    rt.changePeriod(90);
+    await flush(20);
+    expect(api.dashboardArgs.at(-1)).toEqual(['Europe/Berlin', '90d']);
   });
 });

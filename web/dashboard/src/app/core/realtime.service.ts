@@ -9,7 +9,7 @@ import {
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { ApiService } from './api.service';
 import { AuthService } from './auth.service';
-import { DashboardStore } from './dashboard.store';
+import { DashboardStore, PeriodDays } from './dashboard.store';
 import { fmtType } from './format';
 import { normalizeSnapshot, str } from './models';
 import { NotificationsService } from './notifications.service';
@@ -166,6 +166,8 @@ export class RealtimeService implements OnDestroy {
   /** Bumped on every new connection; callbacks of older ones are ignored. */
   private generation = 0;
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
+  private viewInFlight = false;
+  private viewPending = false;
   private pollTimer: ReturnType<typeof setInterval> | null = null;
   private readonly policy: CappedBackoffRetryPolicy;
 
@@ -225,7 +227,7 @@ export class RealtimeService implements OnDestroy {
     let gotSnapshot = false;
     if (hub && this.state() === 'live') {
       try {
-        snapshot = await hub.invoke('GetDashboardSnapshot');
+        snapshot = await hub.invoke('GetDashboardSnapshot', this.store.timeZone, this.store.period());
         gotSnapshot = true;
       } catch {
         // Older hub without the method, or a transient error: fall back to REST below.
@@ -237,8 +239,49 @@ export class RealtimeService implements OnDestroy {
     await Promise.allSettled([this.reloadAlerts(gen), this.refreshPendingExports(gen)]);
   }
 
+  /** Show another period: store it and load its snapshot. */
+  changePeriod(days: PeriodDays): void {
+    if (days === this.store.periodDays()) return;
+    this.store.periodDays.set(days);
+    this.refreshView();
+  }
+
+  /**
+   * Load the snapshot of the viewer's zone and period (hub method, REST fallback), coalesced:
+   * at most one request in flight and one more queued, however fast pushes arrive.
+   */
+  refreshView(): void {
+    if (this.viewInFlight) {
+      this.viewPending = true;
+      return;
+    }
+    this.viewInFlight = true;
+    const gen = this.generation;
+    void this.loadView(gen).finally(() => {
+      this.viewInFlight = false;
+      if (this.viewPending && gen === this.generation) {
+        this.viewPending = false;
+        this.refreshView();
+      }
+    });
+  }
+
   ngOnDestroy(): void {
     this.disconnect();
+  }
+
+  private async loadView(gen: number): Promise<void> {
+    const hub = this.hub;
+    if (hub && this.state() === 'live') {
+      try {
+        const raw = await hub.invoke('GetDashboardSnapshot', this.store.timeZone, this.store.period());
+        if (gen === this.generation) this.store.applySnapshot(normalizeSnapshot(raw));
+        return;
+      } catch {
+        // Older hub without the arguments, or a transient error: REST below.
+      }
+    }
+    await this.pollOnce(gen);
   }
 
   private open(): void {
@@ -278,7 +321,15 @@ export class RealtimeService implements OnDestroy {
     hub.on('SessionEnded', mine((p: unknown) => this.store.onSessionEnded(p)));
     hub.on('AIDetected', mine((p: unknown) => this.store.onAIDetected(p)));
     hub.on('UserJoined', mine((p: unknown) => this.store.onUserJoined(p)));
-    hub.on('DashboardUpdate', mine((p: unknown) => this.store.applySnapshot(normalizeSnapshot(p))));
+    hub.on(
+      'DashboardUpdate',
+      mine((p: unknown) => {
+        const s = normalizeSnapshot(p);
+        // Pushes are computed for UTC and the default period; another view fetches its own.
+        if (this.store.matchesView(s)) this.store.applySnapshot(s);
+        else this.refreshView();
+      }),
+    );
     hub.on(
       'Alert',
       mine((p: unknown) => {
@@ -394,7 +445,7 @@ export class RealtimeService implements OnDestroy {
 
   private async pollOnce(gen: number): Promise<void> {
     try {
-      const s = await this.api.dashboard();
+      const s = await this.api.dashboard(this.store.timeZone, this.store.period());
       if (gen === this.generation) this.store.applySnapshot(s);
     } catch {
       // Server unreachable too: keep the last numbers; the badge already says offline.
