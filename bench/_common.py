@@ -1,8 +1,8 @@
 """Shared pieces of the fan-out benchmark: control files, the fixed-size payload, stats.
 
-Method (same as ../shared/design/baseline.md so figures are comparable): every broadcast
-round carries one object serialized once, always the same size, stamped with ``time.time()``
-so probe connections can measure end-to-end latency on this single machine.
+Method (the same for every stack, the raw reference included, so figures are comparable):
+every broadcast round carries one object serialized once, always the same size, stamped with
+``time.time()`` so probe connections can measure end-to-end latency on this single machine.
 """
 
 from __future__ import annotations

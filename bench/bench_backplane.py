@@ -1,4 +1,4 @@
-"""Backplane latency: cross-server delivery over a real Redis vs local delivery (issue 6).
+"""Backplane latency: cross-server delivery over a real Redis vs local delivery.
 
     .venv/bin/python bench/bench_backplane.py [--n 2000] [--redis redis://127.0.0.1:6379/0]
 

@@ -1,4 +1,4 @@
-"""Ingestion benchmark (issue 5): events/s through ``POST /api/agent/events`` (batches of 100)
+"""Ingestion benchmark: events/s through ``POST /api/agent/events`` (batches of 100)
 on SQLite and PostgreSQL, and end-to-end latency from the agent's POST to ``SessionStarted`` at
 a connected hub client (p50/p99) at a paced 1,000 events/s.
 

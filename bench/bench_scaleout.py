@@ -1,4 +1,4 @@
-"""Scale-out benchmark with real ``aiusage serve`` processes on one Redis (issue 6).
+"""Scale-out benchmark with real ``aiusage serve`` processes on one Redis.
 
     .venv/bin/python bench/bench_scaleout.py [--n 10000] [--clients 2] [--duration 5]
                                               [--latency-count 500] [--redis URL]
@@ -6,7 +6,7 @@
 Prints two Markdown tables (one command, everything on 127.0.0.1, every phase bounded):
 
 1. **Delivery latency**, official ``@microsoft/signalr`` clients (tests/conformance/scaleout.mjs):
-   a sender invokes the seed's ``BroadcastDashboardUpdate`` ``--latency-count`` times (paced 5 ms)
+   a sender invokes the hub's ``BroadcastDashboardUpdate`` ``--latency-count`` times (paced 5 ms)
    and receivers record ``receipt - t0`` (both in the Node process: one clock). Rows: one server
    with the in-memory lifetime manager (the single-server baseline); two servers on Redis with
    the receiver on the sender's server (local-first delivery) and on the other server

@@ -1,4 +1,4 @@
-"""Transport benchmark (issue 3): Server-Sent Events and long polling at N connections.
+"""Transport benchmark: Server-Sent Events and long polling at N connections.
 
 For each transport, on a fresh server process: server memory per connection (RSS growth from
 the idle server to N connected clients, divided by N) and broadcast deliveries per second
@@ -299,7 +299,7 @@ def main() -> None:
     rows = []
     for transport in a.transports.split(","):
         if transport == "sse" and a.protocol != "json":
-            print("skipping sse: JSON only (signalr-protocol.md §2.3)", file=sys.stderr)
+            print("skipping sse: JSON only (docs/spec/transports.md §2.3)", file=sys.stderr)
             continue
         print(f"[{transport}] N={a.n} ...", file=sys.stderr, flush=True)
         rows.append((uvloop.run if uvloop else asyncio.run)(measure(transport, a)))

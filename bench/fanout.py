@@ -1,4 +1,4 @@
-"""Fan-out benchmark (issue 2): N WebSocket connections in one group on one server process.
+"""Fan-out benchmark: N WebSocket connections in one group on one server process.
 
 Prints, per stack, server RSS per idle connection, broadcast deliveries per second (flood),
 and the latency of one broadcast to all N (paced rounds, p50/p99 over probe connections),

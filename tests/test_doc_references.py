@@ -1,10 +1,13 @@
 """Every document a comment or docstring cites resolves inside the repository.
 
 Comments give reasons, not history, and a newcomer must be able to open what they cite: in the
-Python and JavaScript sources of ``src/`` and ``tests/``, a cited ``*.md`` path must exist in the
-repository, a ``§`` clause must follow the document it belongs to (a repository doc, or an RFC),
-a clause of ``docs/spec/`` must exist in the cited file, and no comment may cite an issue
-number.
+Python and JavaScript sources of ``src/``, ``tests/`` and ``bench/``, a cited ``*.md`` path must
+exist in the repository, a ``§`` clause must follow the document it belongs to (a repository
+doc, or an RFC), a clause of ``docs/spec/`` must exist in the cited file, and no comment may cite
+an issue number. The prose of the documentation (``README.md``, ``docs/``, the READMEs of
+``bench/``, ``web/dashboard/`` and ``tests/conformance/``) and the deployment files of
+``deploy/`` follow the same rules, except that a bare ``§n`` there may name a section of the
+page itself.
 """
 
 from __future__ import annotations
@@ -20,12 +23,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("src", "tests")
+SCANNED = ("src", "tests", "bench")
+PROSE = (
+    "README.md",
+    "docs",
+    "bench",
+    "deploy",
+    "web/dashboard/README.md",
+    "tests/conformance/README.md",
+)
+# Recorded benchmark outputs are data, quoted as they were written.
+NOT_PROSE = ("bench/results",)
+# Design notes that never were part of the repository: a reader cannot open them.
+_OUTSIDE = re.compile(
+    r"(?<![\w.-])(?:signalr-protocol|anchors|baseline|contract|architecture)\.md\b"
+    r"|\.\./shared/|shared/design/"
+)
+_SPEC_REF = re.compile(r"(docs/spec/[\w-]+\.md)\s+§(\d+(?:\.\d+)*)")
 
-_DOC = re.compile(r"(?<![\w/.-])(`{0,2})((?:[\w.-]+/)*[\w.-]+\.md)\b")
+_DOC = re.compile(r"(?<![\w/.*-])(`{0,2})((?:[\w.-]+/)*[\w.-]+\.md)\b")
 _RFC = re.compile(r"\bRFC ?\d+")
 _CLAUSE = re.compile(r"§\s?(\d+(?:\.\d+)*)")
-_ISSUE = re.compile(r"\bissues? #?\d+|\(issue\b", re.IGNORECASE)
+_ISSUE = re.compile(r"\bissues?[- ]#?\d+|\(issue\b", re.IGNORECASE)
 _SPEC_CLAUSE_DEF = re.compile(r"^#+ .*?§(\d+(?:\.\d+)*)|\*\*§(\d+(?:\.\d+)*)\*\*", re.MULTILINE)
 
 
@@ -113,6 +132,60 @@ def source_files() -> list[Path]:
     return sorted(files)
 
 
+def prose_problems(text: str, base: Path) -> list[str]:
+    """What is wrong with the citations of one documentation or deployment file (``base``: its
+    directory, against which a Markdown link resolves)."""
+    found: list[str] = []
+    if match := _ISSUE.search(text):
+        found.append(f"cites an issue number: {match.group(0)!r}")
+    found.extend(
+        f"cites {m.group(0)!r}, which is not part of the repository"
+        for m in _OUTSIDE.finditer(text)
+    )
+    for match in _DOC.finditer(text):
+        quoted, path = match.groups()
+        if quoted or _OUTSIDE.search(path) or (ROOT / path).is_file() or (base / path).is_file():
+            continue
+        found.append(f"cites {path}, which is not a file of the repository")
+    for match in _SPEC_REF.finditer(text):
+        doc, clause = match.groups()
+        if (ROOT / doc).is_file() and clause not in spec_clauses(doc):
+            found.append(f"{doc} has no clause §{clause}")
+        elif not (ROOT / doc).is_file():
+            found.append(f"cites {doc}, which is not a file of the repository")
+    return found
+
+
+def prose_files() -> list[Path]:
+    files: set[Path] = set()
+    for top in PROSE:
+        path = ROOT / top
+        if path.is_file():
+            files.add(path)
+        elif top == "deploy":
+            files.update(p for p in path.rglob("*") if p.is_file())
+        else:
+            files.update(path.rglob("*.md"))
+    skipped = [ROOT / top for top in NOT_PROSE]
+    return sorted(
+        p
+        for p in files
+        if "node_modules" not in p.parts and not any(p.is_relative_to(s) for s in skipped)
+    )
+
+
+def test_documents_cite_only_documents_and_clauses_of_the_repository() -> None:
+    report: list[str] = []
+    for path in prose_files():
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            report.extend(
+                f"{path.relative_to(ROOT)}:{number}: {problem}"
+                for problem in prose_problems(line, path.parent)
+            )
+    assert report == [], "\n".join(report)
+
+
 def test_comments_cite_only_documents_and_clauses_of_the_repository() -> None:
     report: list[str] = []
     for path in source_files():
@@ -155,3 +228,36 @@ def test_the_checker_reports_citations_a_newcomer_cannot_follow(text: str, probl
 )
 def test_the_checker_accepts_citations_that_resolve(text: str) -> None:
     assert problems_in(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("the classic failure (anchors.md §3 #3)", "'anchors.md', which is not part"),
+        ("the checklist in `shared/design/signalr-protocol.md` §7", "not part of the repository"),
+        ("`../shared/design/baseline.md` measured on this machine", "not part of the repository"),
+        ("## 1. Hub fan-out (issue 2)", "cites an issue number"),
+        ("# --- Ingestion and analytics (issues 5, 7) ---", "cites an issue number"),
+        ("is for the issue-2 benchmark to confirm", "cites an issue number"),
+        ("Close with error (docs/spec/hub-protocol.md §2.8)", "hub-protocol.md has no clause §2.8"),
+        ("see [the guide](nowhere.md)", "nowhere.md, which is not a file"),
+    ],
+)
+def test_the_prose_checker_reports_citations_a_reader_cannot_follow(
+    text: str, problem: str
+) -> None:
+    assert any(problem in found for found in prose_problems(text, ROOT / "docs"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is in [ADR 0003](adr/0003-redis-backplane.md) and [deploy.md](deploy.md)",
+        "browsers cannot send headers there, docs/spec/auth.md §9.1",
+        "the ingestion table (§3) and docs/benchmarks.md",
+        "(`bench/results/soak-N1000-*-validation.md`: 0 drops on all three)",
+        "aiusage token issue --sub ann --org acme --role Admin",
+    ],
+)
+def test_the_prose_checker_accepts_citations_that_resolve(text: str) -> None:
+    assert prose_problems(text, ROOT / "docs") == []

@@ -244,7 +244,7 @@ def common_args(
 
 
 def server_procs(a: argparse.Namespace) -> int:
-    # A process holds at most 20,000 descriptors here (baseline.md): 15,000 connections each.
+    # A process may hold at most 20,000 descriptors on this machine: 15,000 connections each.
     return a.procs or max(1, -(-a.n // 15000))
 
 

@@ -1,5 +1,5 @@
 """Scenario: one organization, N dashboards (default 10,000), agent events at R/s, every event
-fanned out to all N (issue 8 target: deliveries/s >= 0.8 x the raw reference and >= 10 x
+fanned out to all N (target: deliveries/s >= 0.8 x the raw reference and >= 10 x
 python-socketio, in the same run).
 
     .venv/bin/python bench/scenarios/broadcast.py --n 10000 --event-rate 20 --duration 20

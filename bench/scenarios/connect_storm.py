@@ -1,7 +1,7 @@
 """Scenario: connect storm. N clients (default 10,000) are connected; the server is restarted
 (SIGTERM: aiusage closes every connection with allowReconnect, then exits; a new process
 starts) and every client reconnects at once (SignalR: negotiate, JWT check, WebSocket,
-handshake). Issue 8 target: the storm completes in <= 15 s.
+handshake). Target: the storm completes in <= 15 s.
 
     .venv/bin/python bench/scenarios/connect_storm.py --n 10000
 

@@ -1,4 +1,4 @@
-"""Scenario: idle memory at 10K / 20K / 50K connections (issue 8 target: <= 16 KB per
+"""Scenario: idle memory at 10K / 20K / 50K connections (target: <= 16 KB per
 connection; 50K in <= 1 GB RSS summed over the server processes).
 
     .venv/bin/python bench/scenarios/idle_memory.py --n 10000
@@ -26,7 +26,8 @@ def main() -> None:
 
     async def body(stack: h.Stack, orgs: list[str]) -> dict[str, Any]:
         # Keep-alive on (the default 15 s): with it off, a 50K connect phase longer than 30 s
-        # had the server time out the clients connected first (client timeout, §3.6).
+        # had the server time out the clients connected first (client timeout,
+        # docs/spec/hub-protocol.md §3.6).
         cfg = h.loadtest_config(stack, a, orgs, event_rate=0.0)
         return await h.standard(cfg)
 

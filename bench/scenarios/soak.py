@@ -1,5 +1,5 @@
 """Scenario: soak, N connections (default 10,000) held for --duration seconds (default 600)
-under light agent traffic (issue 8 target: zero unexpected disconnects; memory flat).
+under light agent traffic (target: zero unexpected disconnects; memory flat).
 
     .venv/bin/python bench/scenarios/soak.py --n 10000 --duration 600
 """

@@ -1,7 +1,7 @@
 """Our hub under the fan-out benchmark: hubserver's own HTTP/WebSocket server, a Hub with no
 methods at /hub, and broadcasts through ``HubContext.clients.all.send`` (the public API a
-platform uses). Keep-alive pings are pushed out of the measurement window, as the baseline
-disabled them on every stack.
+platform uses). Keep-alive pings are pushed out of the measurement window, as on every stack
+the benchmark compares.
 
 usage: hub_bench.py --port P --ctl DIR
 """

@@ -1,4 +1,4 @@
-"""Raw reference server (baseline.md "picows-raw"): picows on uvloop, one WebSocket frame built
+"""Raw reference server ("picows-raw"): picows on uvloop, one WebSocket frame built
 once per round and written as-is to every transport. No SignalR, no framework: the ceiling a
 Python fan-out can reach on this machine, run in the same session as our hub for a fair ratio.
 

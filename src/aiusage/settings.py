@@ -2,7 +2,7 @@
 
 Precedence (lowest to highest): defaults, environment, command-line flags. Every command that
 touches state resolves the same :attr:`Settings.resolved_database_url`, so ``aiusage serve``,
-``aiusage migrate`` and ``aiusage org create`` act on one store (contract.md "Command line").
+``aiusage migrate`` and ``aiusage org create`` act on one store (README.md "Using it").
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ class Settings:
             ``postgresql+asyncpg://...``); None means SQLite in ``data_dir``.
         database_schema: PostgreSQL schema to use (search_path); None = the server default.
         redis_url: Redis URL of the backplane; None = in-memory lifetime manager.
-        channel_prefix: Redis channel prefix (issue 6; ASP.NET's ``ChannelPrefix``).
+        channel_prefix: Redis channel prefix (ASP.NET's ``ChannelPrefix``,
+            docs/spec/backplane.md §6.1).
         host: Bind address of ``aiusage serve``.
         port: Bind port (0 = any free port).
-        workers: Number of server processes sharing the port (issue 6).
+        workers: Number of server processes sharing the port (docs/scaleout.md).
         demo: Seed the demo organization and run the simulator in process.
         cors_origins: Origins allowed to call the REST API and hub with credentials.
-        trusted_proxies: Addresses whose ``X-Forwarded-*`` headers are believed (issue 10).
+        trusted_proxies: Addresses whose ``X-Forwarded-*`` headers are believed.
         jwt_issuer: Required ``iss`` of incoming tokens (None: not checked unless built-in).
         jwt_audience: Required ``aud`` (None: not checked).
         jwt_public_key_file: PEM public key of an external identity provider.
@@ -58,10 +59,10 @@ class Settings:
         web_dir: Built dashboard (``web/dashboard/dist/...``) served at ``/``; None = not served.
         access_log: Emit one access-log line per HTTP request (tokens redacted).
         max_connections: Hub connections per process; beyond it negotiate/upgrade get 503
-            (issue 10; None = unlimited).
+            (None = unlimited).
         max_org_connections: Hub connections of one organization per process; beyond it
             503 ``Organization connection limit reached (N)`` (None = unlimited).
-        max_message_bytes: Largest incoming hub message (signalr-protocol.md §3.8).
+        max_message_bytes: Largest incoming hub message (docs/spec/hub-protocol.md §3.8).
         max_outgoing_buffer: Unsent bytes per connection before it is dropped as a slow
             consumer (it reconnects and resyncs).
         max_org_share: Largest share of ``max_connections`` one organization may hold,
@@ -191,7 +192,7 @@ class Settings:
             kw["web_dir"] = Path(env["AIUSAGE_WEB_DIR"])
         if env.get("AIUSAGE_ACCESS_LOG"):
             kw["access_log"] = env["AIUSAGE_ACCESS_LOG"].lower() in _TRUE
-        # Operator limits and observability (issue 10, docs/deploy.md).
+        # Operator limits and observability (docs/deploy.md).
         number("AIUSAGE_MAX_CONNECTIONS", "max_connections", int)
         number("AIUSAGE_MAX_ORG_CONNECTIONS", "max_org_connections", int)
         number("AIUSAGE_MAX_MESSAGE_BYTES", "max_message_bytes", int)

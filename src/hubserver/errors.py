@@ -13,7 +13,7 @@
 
 A client only ever sees an exception's own text for :class:`HubError` (as ASP.NET Core's
 ``HubException``) or when ``detailed_errors`` is enabled; everything else is reported with
-the fixed texts of HubProtocol.md / ErrorMessageHelper.
+the fixed texts of docs/spec/hub-protocol.md §3.5 (ASP.NET Core's ErrorMessageHelper).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 // Prints ONE JSON object on stdout: {"transport", "protocol", "steps": {name: {ok, value|error}}}.
 // Client logs (warnings and errors only) go to stderr. Every step has its own timeout so the
 // script always terminates; tests/integration/test_official_clients.py asserts the results
-// against the hub in tests/support/conformance_hub.py (signalr-protocol.md §7 checklist).
+// against the hub in tests/support/conformance_hub.py (docs/spec/checklist.md §7).
 
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";

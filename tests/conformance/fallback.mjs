@@ -4,7 +4,7 @@
 //
 // Meant to run through tests/support/blocking_proxy.py, which refuses WebSocket upgrades
 // (and, in its second mode, Server-Sent Events). The client must fall back in the order of
-// negotiate's availableTransports (signalr-protocol.md §2.6) and still work on the transport
+// negotiate's availableTransports (docs/spec/transports.md §2.6) and still work on the transport
 // it ends on. Prints ONE JSON object on stdout:
 //   {"clientTransport", "serverTransport", "echo", "push", "state", "failedTransports"}
 // where clientTransport is the class of the transport the client kept and serverTransport is

@@ -1,4 +1,4 @@
-// Checklist items (signalr-protocol.md §7) not exercised by client.mjs / stateful.mjs, run
+// Checklist items (docs/spec/checklist.md §7) not exercised by client.mjs / stateful.mjs, run
 // with the official client in Node (tests/integration/test_compliance_gaps.py).
 //
 //   node gaps.mjs <scenario> <hub-url> [json|messagepack]
@@ -6,14 +6,14 @@
 // scenarios (each prints ONE JSON object on its last stdout line; bounded by timeouts):
 //   numbered        withStatefulReconnect over WebSockets: a paced 10,000-item stream
 //                   (ConformanceHub DelayedCounter) while the test cuts the socket through the
-//                   blocking proxy (item 27, §5). Prints {"event":"progress"} every 1,000 items;
+//                   blocking proxy (§7.27). Prints {"event":"progress"} every 1,000 items;
 //                   reports the items received, in order, and whether the connection id stayed.
 //   skip-negotiation  skipNegotiation + WebSockets: no negotiate, the server creates the
-//                   connection on the upgrade (item 8, §2.6 step 1).
+//                   connection on the upgrade (§7.8).
 //   client-results  the server invokes the client's "Ask" handler and awaits its Completion:
-//                   a value, no value, a thrown error (item 20, §3.4).
+//                   a value, no value, a thrown error (§7.20).
 //   reconnect       withAutomaticReconnect; prints {"event":"connected", id} then waits until
-//                   the test restarts the server, and prints the reconnection (item 26).
+//                   the test restarts the server, and prints the reconnection (§7.26).
 
 import * as signalR from "@microsoft/signalr";
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";

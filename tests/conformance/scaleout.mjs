@@ -1,5 +1,5 @@
-// Many official @microsoft/signalr clients in one Node process, driven line by line (issue 6
-// multi-process tests: tests/integration/test_scaleout.py, test_workers.py, bench/bench_scaleout.py).
+// Many official @microsoft/signalr clients in one Node process, driven line by line (for
+// the multi-process tests: tests/integration/test_scaleout.py, test_workers.py, bench/bench_scaleout.py).
 //
 //   node scaleout.mjs            (commands on stdin, events on stdout; one JSON object per line)
 //

@@ -1,5 +1,5 @@
-// Stateful reconnect with the official client (signalr-protocol.md §5): the WebSocket is cut
-// without a close frame and the client must resume the same connection (same id, no new
+// Stateful reconnect with the official client (docs/spec/stateful-reconnect.md §5): the
+// WebSocket is cut without a close frame and the client must resume the same connection (same id, no new
 // handshake), replaying what was not acknowledged while the server drops duplicates.
 //
 //   node stateful.mjs <hub-url> <json|messagepack>

@@ -1,4 +1,4 @@
-"""issue 10: the official client through nginx (deploy/nginx, rendered) in front of two
+"""The official client through nginx (deploy/nginx, rendered) in front of two
 aiusage processes sharing Redis, over WebSockets, SSE and long polling, plain and TLS."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""issue 10: rolling restart under agent traffic loses nothing.
+"""Rolling restart under agent traffic loses nothing.
 
 Two aiusage processes behind nginx (deploy/nginx), official clients on every transport
 connected to both, an agent posting batches through nginx. Process a gets SIGTERM: it must

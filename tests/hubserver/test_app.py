@@ -1,5 +1,6 @@
 """map_hub end to end: HubServer on 127.0.0.1, the `websockets` client doing the SignalR
-handshake by hand (signalr-protocol.md §2.2, §3.2, §3.7)."""
+handshake by hand (docs/spec/transports.md §2.2, docs/spec/handshake.md §3.2,
+docs/spec/hub-protocol.md §3.7)."""
 
 from __future__ import annotations
 
@@ -198,14 +199,17 @@ async def test_stateful_reconnect_resumes_on_a_new_socket_and_replays(served_sta
     connection = mapped.handler.local_connections()[0]
     assert connection.stateful
     ws1.transport.abort()  # ungraceful drop: no close frame
+    outbox = connection.outbox
+    assert outbox is not None
     for _ in range(200):
-        if connection._paused:
+        if outbox.paused:
             break
         await asyncio.sleep(0.005)
-    assert connection._paused
+    assert outbox.paused
     await mapped.hub_context.clients.group("g").send("N", 2)
     await mapped.hub_context.clients.group("g").send("N", 3)
-    async with connect(url) as ws2:  # same token, no handshake (§5.3)
+    # same token, no handshake (docs/spec/stateful-reconnect.md §5.3)
+    async with connect(url) as ws2:
         # Client: Sequence {oldest unacked = 1} then its replay of the Join (a duplicate).
         await ws2.send('{"type":9,"sequenceId":1}' + RS + join)
         records = await _recv_records(ws2, 5)

@@ -1,4 +1,4 @@
-"""Small checklist items of signalr-protocol.md §7 that no other test pins down (see
+"""Small checklist items of docs/spec/checklist.md §7 that no other test pins down (see
 docs/compliance.md). Real sockets on 127.0.0.1 with the echo application of the server
 harness; each test is quick.
 """
@@ -16,7 +16,8 @@ def client_for(port: int) -> httpx.AsyncClient:
 
 
 async def test_v1_transports_accept_only_the_secret_token_not_the_public_id() -> None:
-    """Item 2 / §1.3: connections are indexed by token; the public id opens nothing."""
+    """Item 2 / docs/spec/negotiate.md §1.3: connections are indexed by token; the public id opens
+    nothing."""
     async with running_server([make_endpoint()]) as s, client_for(s.port) as c:
         doc = (await c.post("/hub/negotiate?negotiateVersion=1")).json()
         assert doc["connectionId"] != doc["connectionToken"]
@@ -73,14 +74,16 @@ async def test_transport_requests_ignore_user_query_cache_busters_and_content_ty
 
 
 async def test_an_event_stream_request_without_id_is_400() -> None:
-    """Item 11 / §2.1: SSE shares the dispatcher's 400 for a missing id."""
+    """Item 11 / docs/spec/transports.md §2.1: SSE shares the dispatcher's 400 for a missing id."""
     async with running_server([make_endpoint()]) as s, client_for(s.port) as c:
         r = await c.get("/hub", headers={"Accept": "text/event-stream"})
     assert (r.status_code, r.text) == (400, "Connection ID required")
 
 
 def test_defaults_are_the_aspnet_core_ones() -> None:
-    """Items 13, 15, 16, 21, 23, 27: the defaults the checklist names (§3.6, §3.8, §2.4, §5)."""
+    """Items 13, 15, 16, 21, 23, 27: the defaults the checklist names
+    (docs/spec/hub-protocol.md §3.6, §3.8, docs/spec/transports.md §2.4,
+    docs/spec/stateful-reconnect.md §5)."""
     from hubserver.options import ConnectionOptions, HubOptions
     from hubserver.transports.base import TransportType
 

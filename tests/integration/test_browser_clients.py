@@ -1,13 +1,13 @@
 """The official client's BROWSER build in headless Chromium, once per transport, plus CORS.
 
-Issue 3 ("client matrix"): ``@microsoft/signalr`` 10.0.11's ``dist/browser/signalr.min.js``
+The client matrix: ``@microsoft/signalr`` 10.0.11's ``dist/browser/signalr.min.js``
 (and ``signalr-protocol-msgpack.min.js``), unmodified, loaded by
 ``tests/conformance/browser/index.html`` and driven by ``tests/conformance/browser.mjs``
 (playwright-core 1.65.1 with the system Chromium, no browser download). The conformance hub
 server runs in a subprocess on 127.0.0.1 and also serves the page (same origin). Per case the
 page connects with exactly one transport, invokes, receives a push and stops.
 
-CORS (signalr-protocol.md §2.7, checklist items 6/11-14 in a browser): a page served from
+CORS (docs/spec/transports.md §2.7, checklist items 6/11-14 in a browser): a page served from
 ``http://127.0.0.2:<port>`` -- another origin, allowed through ``ConnectionOptions.allowed_origins``
 (``--allowed-origin``) -- works with credentials (the client's default), and a page from
 ``http://127.0.0.3:<port>``, not allowed, cannot even negotiate.

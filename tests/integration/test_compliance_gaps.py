@@ -1,8 +1,8 @@
-"""Checklist items of signalr-protocol.md §7 that the other real-client suites leave open,
+"""Checklist items of docs/spec/checklist.md §7 that the other real-client suites leave open,
 proven with the official ``@microsoft/signalr`` 10.0.11 client in Node
 (``tests/conformance/gaps.mjs``) against the conformance server in a subprocess:
 
-* item 27 / issue 3: with ``withStatefulReconnect()`` a WebSocket cut by the network in the
+* §7.27: with ``withStatefulReconnect()`` a WebSocket cut by the network in the
   middle of a 10,000-message stream resumes and the client loses none of them, in order
   (cuts made by ``tests/support/blocking_proxy.py``: both TCP sides aborted, no close frame),
   json and messagepack; "exactly once" is a separate test (a known race, see below);
@@ -161,7 +161,8 @@ def server() -> Iterator[ServerProcess]:
 async def test_skip_negotiation_websocket_creates_the_connection_on_upgrade(server, node_scenario):
     result = await (await node_scenario("skip-negotiation", server.url)).result()
     assert result == {
-        # The JS client has no id without negotiate (§2.6 step 1), the server made one.
+        # The JS client has no id without negotiate (docs/spec/transports.md §2.6 step 1), the
+        # server made one.
         "clientConnectionId": None,
         "serverConnectionIdIsSet": True,
         "transport": "WebSockets",
@@ -189,7 +190,8 @@ async def test_automatic_reconnect_renegotiates_after_a_server_restart(node_scen
         node = await node_scenario("reconnect", first.url)
         connected = await node.next_event()
         assert connected["event"] == "connected" and connected["transport"] == "WebSockets"
-        # Graceful stop: Close with allowReconnect (§3.7), then nothing listens for a moment.
+        # Graceful stop: Close with allowReconnect (docs/spec/hub-protocol.md §3.7), then nothing
+        # listens for a moment.
         await asyncio.to_thread(_assert_clean, first)
         restarted = await asyncio.to_thread(start_server, "--port", str(first.port))
         result = await node.result()

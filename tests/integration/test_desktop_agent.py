@@ -1,4 +1,4 @@
-"""The desktop agent end to end (issue 9 "Done when").
+"""The desktop agent end to end (docs/agent.md).
 
 A real ``aiusage serve`` process, an enrollment code from the CLI, ``aiusage agent enroll`` and
 ``aiusage agent run`` as subprocesses, and a process named like an AI tool (a copy of ``sleep``

@@ -1,4 +1,4 @@
-"""Real clients against a real server process (signalr-protocol.md §7 checklist, §8).
+"""Real clients against a real server process (docs/spec/checklist.md §7 checklist, §8).
 
 A server with :class:`tests.support.conformance_hub.ConformanceHub` runs in a subprocess
 (``tests/support/run_test_server.py``) on 127.0.0.1; then
@@ -128,7 +128,7 @@ def run_node_client(url: str, transport: str, protocol: str) -> dict[str, Any]:
 
 
 def expected_steps(transport: str, protocol: str) -> dict[str, dict[str, Any]]:
-    """What every step of client.mjs must report (signalr-protocol.md §3.4, §3.5)."""
+    """What every step of client.mjs must report (docs/spec/hub-protocol.md §3.4, §3.5)."""
 
     def ok(value: Any) -> dict[str, Any]:
         return {"ok": True, "value": value}
@@ -260,7 +260,8 @@ def stateful_server() -> Iterator[ServerProcess]:
 def test_official_js_client_survives_a_dropped_websocket_with_stateful_reconnect(
     stateful_server, protocol
 ):
-    """signalr-protocol.md §5.3: same connection after an ungraceful drop, replays deduped."""
+    """docs/spec/stateful-reconnect.md §5.3: same connection after an ungraceful drop, replays
+    deduped."""
     assert NODE is not None
     done = subprocess.run(
         [NODE, "stateful.mjs", stateful_server.url, protocol],
@@ -362,7 +363,8 @@ async def test_pysignalr_invokes_streams_uploads_and_receives_pushes(server, pro
         await asyncio.wait_for(completed, CLIENT_TIMEOUT)
         assert items == [0, 1, 2]
 
-        # pysignalr uploads as a non-blocking invocation with UUID stream ids (§3.4).
+        # pysignalr uploads as a non-blocking invocation with UUID stream ids
+        # (docs/spec/hub-protocol.md §3.4).
         async with client.client_stream("UploadSum") as stream:
             for n in (1, 2, 3):
                 await stream.send(n)
@@ -382,7 +384,7 @@ async def test_pysignalr_invokes_streams_uploads_and_receives_pushes(server, pro
 # another response arrives). Our long poll answers with everything pending, as .NET does when
 # several records are queued, so the hub's first push (sent right after the handshake reply)
 # waits in signalrcore's buffer until the next poll ends. A client bug, not a server one: the
-# JS client and the spec (TransportProtocols.md: a poll returns all pending messages) agree.
+# JS client and the spec (docs/spec/transports.md §2.4: a poll returns all pending messages) agree.
 _SIGNALRCORE_LP_ONE_RECORD_PER_POLL = pytest.mark.xfail(
     reason="signalrcore 1.0.2 long polling parses one record per poll response (client bug)",
     strict=True,

@@ -1,4 +1,4 @@
-"""The Redis backplane on a real redis-server (issue 6).
+"""The Redis backplane on a real redis-server (docs/spec/backplane.md §6.8).
 
 * Both conformance suites run on the shared server at 127.0.0.1:6379, each test under a random
   channel prefix so parallel runs and other helpers never see each other's messages.

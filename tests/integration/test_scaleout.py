@@ -1,4 +1,4 @@
-"""Several real ``aiusage serve`` processes on one Redis backplane and one database (issue 6).
+"""Several real ``aiusage serve`` processes on one Redis backplane and one database.
 
 Three servers on distinct 127.0.0.1 ports share a data dir (built-in issuer key, exports), one
 database (the SQLite WAL file in the data dir, and again on a fresh PostgreSQL schema) and one
@@ -126,7 +126,7 @@ async def test_sends_from_a_publisher_reach_exactly_the_targeted_clients_on_ever
     cluster: Cluster, clients: NodeClients
 ) -> None:
     # The worker's write-only publisher (what `aiusage worker` uses) targets clients spread
-    # over three servers with every kind of send (signalr-protocol.md §6.2 channels).
+    # over three servers with every kind of send (docs/spec/backplane.md §6.2 channels).
     deployment = cluster.deployment
     users = {n: uniq(n) for n in ("ua1", "ua2", "ua3", "ub1", "ub2")}
     layout = {
@@ -185,7 +185,8 @@ async def test_sends_from_a_publisher_reach_exactly_the_targeted_clients_on_ever
         "clients": ["a1", "a3"],
     }
     assert {tag: recipients(clients, "Probe", tag) for tag in expected} == expected
-    # Per client, messages arrive in publish order (one publisher connection, §6).
+    # Per client, messages arrive in publish order (one publisher connection,
+    # docs/spec/backplane.md §6).
     order = list(expected) + ["fence"]
     for name in everyone:
         tags = [r.args[0]["tag"] for r in clients.messages("Probe") if r.name == name]

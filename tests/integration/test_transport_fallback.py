@@ -1,6 +1,6 @@
 """Transport fallback of the official client behind a proxy that blocks transports.
 
-signalr-protocol.md §2.6 (and issue 3, "Deliver" bullet 2): corporate proxies often refuse
+docs/spec/transports.md §2.6: corporate proxies often refuse
 WebSocket upgrades, and some also refuse/buffer event streams. The official ``@microsoft/signalr``
 10.0.11 client with DEFAULT options walks negotiate's ``availableTransports`` in server order
 (WebSockets, ServerSentEvents, LongPolling), re-negotiating after each failure. Here it runs in

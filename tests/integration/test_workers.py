@@ -1,4 +1,4 @@
-"""Several server processes on one host (issue 6 "Several processes on one host"; docs/scaleout.md).
+"""Several server processes on one host (docs/scaleout.md "Several processes on one host").
 
 * ``aiusage serve --workers 2`` puts two processes on one port (``SO_REUSEPORT``): the kernel
   spreads TCP connections over them, and they share the Redis backplane, so a message published
@@ -8,7 +8,7 @@
   default) are several HTTP requests (negotiate, then requests with ``?id=<token>``) and the
   connection lives in the memory of ONE process: on a shared port a later request lands on the
   other process about half the time and gets 404 ``No Connection with that ID``
-  (signalr-protocol.md §2.1). Demonstrated below with one TCP connection per request, as
+  (docs/spec/transports.md §2.1). Demonstrated below with one TCP connection per request, as
   different clients/proxies produce.
 * The supported setup for SSE/LP: one port per process behind a proxy with affinity. The test
   renders the nginx config of ``deploy/`` (affinity hash) for two ``aiusage serve`` ports and
@@ -187,7 +187,7 @@ def test_negotiated_connections_on_a_shared_port_fail_without_affinity(
     deployment: Deployment,
 ) -> None:
     # Negotiate creates the connection in the process that answered; a later request carrying
-    # ?id=<token> reaches the other process about half the time (signalr-protocol.md §2.1).
+    # ?id=<token> reaches the other process about half the time (docs/spec/transports.md §2.1).
     # That holds for SSE, long polling AND WebSockets after negotiate (the JS default); only
     # WebSockets with skipNegotiation are immune (previous test).
     server = start_two_workers(deployment)

@@ -1,4 +1,4 @@
-"""Issue 4 tests/security, hub side: who may connect (403 cases), which groups a connection
+"""Tenant isolation, hub side: who may connect (403 cases), which groups a connection
 joins, and that no hub method lets a client reach another tenant's group.
 
 Every case asserts the exact outcome (HTTP status and body of the hook, or the Completion

@@ -1,4 +1,4 @@
-"""Property (issue 4): with random organizations, users, roles, SuperAdmin joins and
+"""Property: with random organizations, users, roles, SuperAdmin joins and
 broadcasts (server-side publishes to org and user groups, and clients' own
 BroadcastDashboardUpdate calls), every delivered message belongs to the receiver's
 organization, or to an organization a SuperAdmin joined, or to the receiver as a user; and

@@ -1,4 +1,4 @@
-"""Issue 4 "Done when": the official JS client connects to a real server with a token from
+"""The official JS client connects to a real server with a token from
 ``aiusage token issue`` and is refused with the right status for each bad case; plus the raw
 HTTP statuses of negotiate and transport requests. Real sockets on 127.0.0.1 (integration)."""
 
@@ -198,7 +198,8 @@ async def test_long_polling_requests_are_reauthorized_every_time(server):
         )
         conn = r.json()["connectionToken"]
         r = await client.get("/hubs/analytics", params={"id": conn}, headers=auth)
-        assert r.status_code == 200  # first poll starts the transport (signalr-protocol.md §2.4)
+        # first poll starts the transport (docs/spec/transports.md §2.4)
+        assert r.status_code == 200
         r = await client.post(
             "/hubs/analytics",
             params={"id": conn},

@@ -1,4 +1,4 @@
-"""Issue 4 tests/security: forged, stale and incomplete tokens are refused with 401, and a
+"""Forged, stale and incomplete tokens are refused with 401, and a
 refused client never becomes a connection that could receive a tenant's messages.
 
 Each case goes through the AnalyticsHub's real authentication hook; the verifier's reason

@@ -8,7 +8,7 @@ It forwards every request to one upstream server (our hub server) unchanged, exc
 * ``block_sse``: a ``GET`` whose ``Accept`` contains ``text/event-stream`` is answered with
   ``sse_status`` (default 502) -- what a buffering proxy that refuses streaming looks like.
 
-That is the situation of signalr-protocol.md §2.6 step 3: the official client records the
+That is the situation of docs/spec/transports.md §2.6 step 3: the official client records the
 failure, negotiates again and tries the next transport of ``availableTransports``.
 
 Every request head on a client connection is inspected (HTTP/1.1 keep-alive connections carry

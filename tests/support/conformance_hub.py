@@ -18,14 +18,15 @@ from hubserver.errors import HubError
 from hubserver.hub.hub import Hub
 
 COMPLEX_GUID = uuid.UUID("00010203-0405-0607-0706-050403020100")
-"""The Guid of ASP.NET Core's ``TestHub.SendComplexObject`` (signalr-protocol.md §8.1)."""
+"""The Guid of ASP.NET Core's ``TestHub.SendComplexObject`` (docs/spec/checklist.md §8.1)."""
 
 
 class ConformanceHub(Hub):
-    """Every invocation pattern of signalr-protocol.md §3.4 plus the error cases of §3.5."""
+    """Every invocation pattern of docs/spec/hub-protocol.md §3.4 plus the error cases of §3.5."""
 
     async def on_connected(self) -> None:
-        # A push right after the handshake: it must follow the handshake response (§3.2).
+        # A push right after the handshake: it must follow the handshake response
+        # (docs/spec/handshake.md §3.2).
         await self.clients.caller.send("Welcome", self.context.connection_id)
 
     async def echo(self, message: str) -> str:
@@ -83,7 +84,7 @@ class ConformanceHub(Hub):
         return self.context.protocol
 
     async def ask_caller(self, question: str) -> Any:
-        # Client results (signalr-protocol.md §3.4): the caller's "Ask" handler answers.
+        # Client results (docs/spec/hub-protocol.md §3.4): the caller's "Ask" handler answers.
         return await self.clients.caller.invoke("Ask", question, timeout=5)
 
     async def counter(self, count: int) -> AsyncIterator[int]:

@@ -1,4 +1,4 @@
-"""Real ``aiusage serve`` / ``aiusage worker`` processes for the scale-out tests (issue 6).
+"""Real ``aiusage serve`` / ``aiusage worker`` processes for the scale-out tests (docs/scaleout.md).
 
 * :class:`Deployment` is one shared data dir (signing key, exports), one database (SQLite WAL
   file in the data dir, or a fresh PostgreSQL schema in db ``test``) and one Redis URL with a

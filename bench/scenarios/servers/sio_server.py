@@ -24,10 +24,11 @@ import socketio
 import uvicorn
 import uvloop
 
-# Same ASGI WebSocket implementation as the baseline's python-socketio row (uvicorn websockets).
+# Same ASGI WebSocket implementation (uvicorn websockets) as the earlier python-socketio
+# measurements on this machine, so the figures stay comparable.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="uvicorn")
 
-# Keep-alive as long as the baseline's socket.io runs (600 s) so pings do not distort the
+# Keep-alive as long as the earlier socket.io runs (600 s) so pings do not distort the
 # idle-memory and fan-out figures; the clients still answer every ping they get.
 sio = socketio.AsyncServer(
     async_mode="asgi",

@@ -37,7 +37,7 @@ class AlertRules:
         spike_factor: How many times the trailing hourly average counts as a spike.
         spike_min_volume: Detections the current hour needs at least (no spike on tiny orgs).
         spike_baseline_hours: Hours of the trailing average.
-        silent_after: Silence that makes an agent alert-worthy (issue default: 30 minutes).
+        silent_after: Silence that makes an agent alert-worthy (default: 30 minutes).
         silent_lookback: Silences older than this are not reported any more.
     """
 

@@ -1,4 +1,4 @@
-"""Desktop-agent devices (issue 9): enrollment, token refresh, listing and revocation.
+"""Desktop-agent devices (docs/agent.md): enrollment, token refresh, listing and revocation.
 
 * ``POST /api/agent/enroll`` ``{code, deviceName}`` (no token: the one-time code is the
   credential) -> ``{token, deviceId, organizationId, userId, expiresAt}``. The device token is

@@ -1,4 +1,4 @@
-"""``POST /api/agent/events``: agent batch ingestion (API.md "Agent ingestion", issue 5).
+"""``POST /api/agent/events``: agent batch ingestion (docs/agent.md).
 
 Contract:
 
@@ -51,7 +51,7 @@ AfterCommit = Callable[[Any], Awaitable[None]]
 
 @dataclass(slots=True)
 class IngestionStats:
-    """Counters for ``/metrics`` (issue 10: ingest rate and latency)."""
+    """Counters for ``/metrics``: ingest rate and latency."""
 
     batches: int = 0
     events_accepted: int = 0

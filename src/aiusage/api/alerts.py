@@ -1,4 +1,4 @@
-"""``GET /api/alerts`` and ``POST /api/alerts/{id}/acknowledge`` (issue 5 "Alerts").
+"""``GET /api/alerts`` and ``POST /api/alerts/{id}/acknowledge`` (docs/metrics.md "Alerts").
 
 Tenant-scoped like every API (SuperAdmin may pass ``organizationId``); a caller sees the
 organization's alerts plus those targeted at them (``user:{id}`` alerts of others are hidden).

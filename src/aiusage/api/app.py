@@ -19,7 +19,7 @@ module                          endpoints
 ==============================  =====================================================
 
 plus ``GET /healthz`` (liveness) and ``GET /readyz`` (database ping and backplane health;
-503 while either is down: contract.md "HTTP", issue 10).
+503 while either is down: README.md, docs/deploy.md "Health checks").
 
 Errors are JSON everywhere: ``{"detail": ...}`` (FastAPI's shape), with a ``code`` for the
 platform's own :class:`aiusage.errors.AiUsageError` tree. Unexpected exceptions answer 500

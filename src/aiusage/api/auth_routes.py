@@ -44,7 +44,7 @@ class LoginUser(BaseModel):
 
     id: str
     email: str
-    organizationId: str  # camelCase on the wire (contract.md)
+    organizationId: str  # camelCase on the wire, as every payload
     role: str
 
 

@@ -30,7 +30,7 @@ class OrganizationOut(BaseModel):
 
     id: str
     name: str
-    subscriptionStatus: str  # camelCase on the wire (contract.md)
+    subscriptionStatus: str  # camelCase on the wire, as every payload
     seats: int | None
     approvedTools: list[str]
 

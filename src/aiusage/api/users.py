@@ -44,7 +44,7 @@ class UserOut(BaseModel):
     role: str
     active: bool
     team: str | None
-    organizationId: str  # camelCase on the wire (contract.md)
+    organizationId: str  # camelCase on the wire, as every payload
     createdAt: datetime
     lastSeenAt: datetime | None
 

@@ -4,7 +4,7 @@ Composition (``api.app.create_api``) stores the verifier once with :func:`instal
 routes then declare ``principal: UserPrincipal = Depends(require_principal(roles=...))`` or
 ``scope: TenantScope = Depends(require_tenant(roles=...))``.
 
-Answers follow signalr-protocol.md §1.5 / RFC 6750: no or bad token -> 401 ``Unauthorized``
+Answers follow docs/spec/negotiate.md §1.5 / RFC 6750: no or bad token -> 401 ``Unauthorized``
 with ``WWW-Authenticate: Bearer``; valid token but the policy refuses -> 403.
 
 When the composition root installs an :class:`~aiusage.auth.access_policy.AccessPolicy`
@@ -59,7 +59,7 @@ def _unauthorized() -> HTTPException:
 
 def requested_organization(headers: Any, query: Any) -> str | None:
     """The organization a request asks for: ``X-Organization-Id`` header, else the
-    ``organizationId`` query parameter (contract.md "HTTP"), else None."""
+    ``organizationId`` query parameter (docs/spec/auth.md §9.5), else None."""
     value = headers.get(ORGANIZATION_HEADER) or query.get(ORGANIZATION_QUERY)
     return value if isinstance(value, str) and value else None
 

@@ -10,7 +10,7 @@
     └── RateLimited         login: too many failures; carries ``retry_after`` seconds
 
 Clients never see an :class:`InvalidToken` reason: HTTP answers carry the fixed text
-``Unauthorized`` (signalr-protocol.md §1.5: a bare 401 is what the JS client expects), so a
+``Unauthorized`` (docs/spec/negotiate.md §1.5: a bare 401 is what the JS client expects), so a
 probe cannot learn *why* a forged token failed. :class:`Forbidden` messages are written for
 clients ("Organization mismatch", "Subscription inactive: canceled") and never contain secrets.
 """

@@ -1,4 +1,4 @@
-"""Where a bearer token comes from (signalr-protocol.md §1.6).
+"""Where a bearer token comes from (docs/spec/auth.md §9.1).
 
 Every hub-endpoint request may carry the token in ``Authorization: Bearer <t>`` or, because
 browsers cannot set headers on a WebSocket or EventSource, in the ``access_token`` query
@@ -37,6 +37,6 @@ def bearer_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | 
 def redact_query_string(query_string: str) -> str:
     """``query_string`` with the value of every ``access_token`` replaced by ``***``.
 
-    For log lines: tokens must never be written anywhere (issue 4).
+    For log lines: tokens must never be written anywhere (docs/spec/auth.md §9.6).
     """
     return _REDACT.sub(r"\1***", query_string)

@@ -1,4 +1,4 @@
-"""The built-in token issuer of the embedded default (issue 4 "Built-in issuer").
+"""The built-in token issuer of the embedded default (docs/spec/auth.md §9.6).
 
 On first start an RSA-2048 key pair is created in the data dir (``jwt-signing-key.pem``, mode
 0600, written atomically so that several ``aiusage serve --workers N`` processes starting at

@@ -1,7 +1,6 @@
 """A JWKS URL as a key source: fetched with httpx, cached, refetched on an unknown ``kid``.
 
-Refetch policy (issue 4 "a JWKS URL (cached, refetched on an unknown kid, refetch
-rate-limited)"):
+Refetch policy (cached, refetched on an unknown kid, refetches rate-limited):
 
 * the document is cached for ``cache_ttl`` seconds, after which the next lookup refreshes it;
 * a ``kid`` missing from the cache triggers a refetch (the issuer may have rotated keys), but at

@@ -1,4 +1,4 @@
-"""Password login for the dashboard (issue 4 "POST /api/auth/login").
+"""Password login for the dashboard (``POST /api/auth/login``).
 
 The store is reached through :class:`UserLookup`, a one-method port that the platform's
 repository implements; this module knows nothing about SQL.

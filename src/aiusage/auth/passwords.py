@@ -2,7 +2,7 @@
 
 ``verify_password(None, pw)`` still runs one full argon2 verification against a dummy hash, so a
 login for an e-mail that does not exist takes as long as one with a wrong password: response
-time does not reveal which accounts exist (issue 4 "constant-time failure path").
+time does not reveal which accounts exist (a constant-time failure path).
 argon2 is CPU-bound (tens of ms): async callers run these functions in a worker thread.
 """
 

@@ -1,6 +1,6 @@
 """Who is calling: the validated identity extracted from a token.
 
-Roles (contract.md "Command line"): ``Admin``, ``Manager``, ``SuperAdmin``, ``Employee``,
+Roles (docs/spec/auth.md §9.5): ``Admin``, ``Manager``, ``SuperAdmin``, ``Employee``,
 ``Agent``. Role names are compared exactly (as ``[Authorize(Roles = "Admin,Manager")]`` does
 with the default ``ClaimsIdentity``), so ``admin`` is not ``Admin``.
 """

@@ -1,4 +1,4 @@
-"""Login rate limiting (issue 4 "POST /api/auth/login ... rate-limited").
+"""Login rate limiting (``POST /api/auth/login`` is rate-limited).
 
 Failures are counted in a sliding window (5 minutes by default) three ways:
 

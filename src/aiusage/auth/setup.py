@@ -1,4 +1,4 @@
-"""Building the token verifier from deployment settings (issue 4 "Key sources").
+"""Building the token verifier from deployment settings (docs/spec/auth.md §9.6).
 
 The built-in issuer is always trusted (``aiusage token issue`` and ``POST /api/auth/login``
 mint its tokens); an external identity provider is added when a PEM public key file and/or a

@@ -1,4 +1,4 @@
-"""JWT validation (issue 4 "Token validation", seed security model step 2).
+"""JWT validation (docs/spec/auth.md §9.6).
 
 Order of checks, each failing with :class:`~aiusage.auth.errors.InvalidToken`:
 
@@ -38,7 +38,7 @@ ASYMMETRIC_ALGORITHMS: Final = frozenset(
 a verifier that holds only public keys must not accept MACs."""
 
 MAX_LEEWAY: Final = 30.0
-"""Upper bound of the clock-skew leeway, in seconds (issue 4)."""
+"""Upper bound of the clock-skew leeway, in seconds."""
 
 MAX_TOKEN_LENGTH: Final = 16 * 1024
 """Longer strings are refused before parsing (cheap guard against oversized headers)."""
@@ -221,7 +221,7 @@ class TokenVerifier:
             raise InvalidToken("malformed token") from exc
         cfg = self._select(token)
         alg = header.get("alg")
-        # Issue 4: the allow-list is enforced before any key is looked up, so "none" and HS*
+        # The allow-list is enforced before any key is looked up, so "none" and HS*
         # (key confusion with the RSA public key as HMAC secret) never reach verification.
         if not isinstance(alg, str) or alg not in cfg.algorithms:
             raise InvalidToken(f"algorithm not allowed: {alg!r}")

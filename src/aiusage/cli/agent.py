@@ -5,7 +5,7 @@ desktop agent's ``enroll`` and ``run`` are one function and one table entry each
 
 * ``aiusage agent simulate --server URL --org O --users N --rate R --duration S
   [--data-dir D | --token T] [--seed N]``: post realistic sessions through the real ingestion
-  API (contract.md "Command line"). With ``--token`` the given Agent token is used; otherwise
+  API (README.md "Using it"). With ``--token`` the given Agent token is used; otherwise
   one is minted from the data dir's built-in issuer, as ``aiusage token issue --role Agent``
   does. Prints a JSON summary; exit 0 when every batch was accepted, 1 otherwise.
 """

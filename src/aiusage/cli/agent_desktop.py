@@ -1,4 +1,4 @@
-"""``aiusage agent enroll`` and ``aiusage agent run``: the desktop agent (issue 9).
+"""``aiusage agent enroll`` and ``aiusage agent run``: the desktop agent (docs/agent.md).
 
 * ``aiusage agent enroll --server URL --code CODE [--name N] [--config-dir D]`` trades a one-time
   code (``aiusage enroll-code create`` or ``POST /api/agent/enrollment-codes``) for a revocable

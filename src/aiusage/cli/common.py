@@ -1,4 +1,4 @@
-"""Options shared by every command that touches state (docs: contract.md "Command line")."""
+"""Options shared by every command that touches state (README.md "Using it")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``aiusage enroll-code create --org O [--user U] [--ttl SECONDS]`` (issue 9).
+"""``aiusage enroll-code create --org O [--user U] [--ttl SECONDS]`` (docs/agent.md).
 
 Prints a one-time code that ``aiusage agent enroll --server URL --code CODE`` trades for a
 revocable device token. Only a hash of the code is stored.

@@ -1,6 +1,6 @@
 """``aiusage org create --id O --name N [--subscription S]``, ``aiusage org set-subscription O
-STATUS``, ``aiusage org set-seats O N|--clear``, ``aiusage org remove O --yes`` (issue 4;
-contract.md "Command line"; docs/security.md "User lifecycle").
+STATUS``, ``aiusage org set-seats O N|--clear``, ``aiusage org remove O --yes`` (README.md
+"Using it"; docs/security.md "User lifecycle").
 
 ``remove`` deletes the organization and all its data (users, devices, sessions, rollups,
 exports, alerts): every token of it is refused within seconds, everywhere."""

@@ -27,6 +27,7 @@ from aiusage.settings import Settings
 log = logging.getLogger("aiusage.serve")
 
 _CHILD_FLAG = "--worker-index"
+_TRUE = ("1", "true", "yes", "on")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,13 +90,14 @@ def settings_from_serve_args(args: argparse.Namespace) -> Settings:
 
 def _configure_logging() -> None:
     # Text or JSON lines (AIUSAGE_LOG_FORMAT), always through the token-redacting filter
-    # (issue 10; aiusage.observability.logs). Invalid formats fall back to text here and are
+    # (aiusage.observability.logs). Invalid formats fall back to text here and are
     # reported by Settings.validate().
     from aiusage.observability.logs import configure_logging
 
     level = os.environ.get("AIUSAGE_LOG_LEVEL", "INFO").upper()
     fmt = os.environ.get("AIUSAGE_LOG_FORMAT", "text").strip().lower()
-    configure_logging(fmt if fmt in ("text", "json") else "text", level)
+    access_all = os.environ.get("AIUSAGE_ACCESS_LOG_ALL", "").strip().lower() in _TRUE
+    configure_logging(fmt if fmt in ("text", "json") else "text", level, access_all=access_all)
 
 
 def _banner(base_url: str, password: str | None, workers: int) -> str:
@@ -148,7 +150,6 @@ def _run_uvloop(coro: Any) -> None:
 
 
 async def _serve_one(settings: Settings, worker_index: int | None) -> None:
-    from aiusage.demo import run_simulator, seed_demo
     from aiusage.platform import Platform
 
     child = worker_index is not None
@@ -156,12 +157,17 @@ async def _serve_one(settings: Settings, worker_index: int | None) -> None:
     platform = await Platform.create(settings, migrate=not child)
     password = None
     if settings.demo and not child:
+        # Only with --demo: the demo's simulator brings httpx (and rich and click with it).
+        from aiusage.demo import seed_demo
+
         password = await seed_demo(platform.db)
 
     def started(p: Platform) -> None:
         if not child:
             print(_banner(p.base_url, password, settings.workers), flush=True)
         if settings.demo and (worker_index or 0) == 0:
+            from aiusage.demo import run_simulator
+
             url = f"http://127.0.0.1:{p.port}"
             p.spawn(run_simulator(url, p.db, p.issuer), "demo-simulator")
 

@@ -1,4 +1,4 @@
-"""``aiusage user create|list|deactivate|activate|remove|set-role|set-team`` (issue 4).
+"""``aiusage user create|list|deactivate|activate|remove|set-role|set-team``.
 
 ``create --org O --role R [--email E] [--password P] [--id ID]``; the lifecycle commands take
 ``ID --org O``. A change is seen by every process within seconds: REST at the next request,

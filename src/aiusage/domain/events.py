@@ -1,6 +1,6 @@
 """Agent events (``POST /api/agent/events``) and their validation.
 
-Wire shape (API.md "Agent ingestion")::
+Wire shape (docs/agent.md)::
 
     {"events": [{"eventId": "...", "type": "SessionStarted", "occurredAt": "2026-...Z",
                  "userId": "...", "sessionId": "...", "startTime": "...", "tool": "...",

@@ -1,4 +1,4 @@
-"""Organizations, users and their vocabularies (issue 4)."""
+"""Organizations, users and their vocabularies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ SUBSCRIPTION_STATUSES: Final = ("active", "trialing", "past_due", "canceled")
 """Every subscription status an organization can have."""
 
 LIVE_SUBSCRIPTIONS: Final = frozenset({"active", "trialing"})
-"""Statuses whose dashboards may connect to the hub (issue 4)."""
+"""Statuses whose dashboards may connect to the hub (docs/spec/auth.md §9.5)."""
 
 INGESTING_SUBSCRIPTIONS: Final = frozenset({"active", "trialing", "past_due"})
 """Statuses whose agents' events are still accepted: a late payment must not lose data."""

@@ -4,7 +4,8 @@ Ingestion calls :meth:`DashboardCoalescer.mark_dirty` after each commit. The fir
 a quiet period is pushed at once (leading edge); changes arriving within ``interval`` of the last
 push are folded into one push at ``last push + interval`` (trailing edge). So for each
 organization pushes are at least ``interval`` apart, and a committed change is reflected in a
-push at most ``interval`` later (issue 5: "at most one per second, never staler than that").
+push at most ``interval`` later (docs/metrics.md "Push cadence": at most one per second,
+never staler than that).
 
 The org is taken off the dirty set *before* its snapshot is computed: a change committed while
 the snapshot query runs marks it dirty again and gets its own push, never lost.

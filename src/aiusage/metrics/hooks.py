@@ -1,4 +1,4 @@
-"""What ingestion calls after it commits a batch (API.md: P2a -> P2b).
+"""What ingestion calls after it commits a batch (the write path: commit, then push).
 
 ``await hooks.after_commit(batch)``: marks the dashboards of the touched organizations dirty
 (the coalescer pushes DashboardUpdate within its interval) and runs the ingestion-driven alert

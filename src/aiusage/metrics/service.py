@@ -15,9 +15,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, union
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    Subquery,
+    Table,
+    bindparam,
+    case,
+    func,
+    select,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.errors import NotFound
@@ -41,6 +52,8 @@ STALE_AFTER = timedelta(hours=2)
 """An open session with no activity for this long is not counted as active."""
 TOP_USERS = 20
 """Rows of ``usageByUser`` (the people with the most AI time in the period)."""
+BREAKDOWN_INTERVAL = timedelta(seconds=10)
+"""Longest reuse of the breakdowns in DashboardUpdate pushes (docs/metrics.md §7)."""
 HOUR = timedelta(hours=1)
 RESIDUE_S = 1e-6
 """Seconds below which a stored union time is float residue of added-and-removed deltas."""
@@ -111,6 +124,81 @@ class _Buckets:
         return found
 
 
+@dataclass(slots=True)
+class _Core:
+    """A snapshot without its breakdowns, and what the breakdowns need from it."""
+
+    windows: Windows
+    approved: list[str]
+    live: LiveTime
+    metrics: dict[str, Any]
+    trends: dict[str, Any]
+
+    def finish(self, breakdowns: dict[str, Any]) -> dict[str, Any]:
+        """``{"metrics", "trends"}`` with ``breakdowns`` merged into the metrics."""
+        metrics = {**self.metrics, **breakdowns}
+        # Engagement is a breakdown figure: the top people take it from the people list.
+        engaged = {p["userId"]: bool(p.get("engaged")) for p in breakdowns.get("people", [])}
+        metrics["usageByUser"] = [
+            {**user, "engaged": engaged.get(user["userId"], False)}
+            for user in self.metrics["usageByUser"]
+        ]
+        return {"metrics": metrics, "trends": self.trends}
+
+
+_WINDOWS = ("7d", "30d", "90d", "period")
+"""The distinct-people windows that end now (besides today), in :func:`_window_starts` order."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ActivityQueries:
+    """Distinct active people per window, UTC hour and day, over the activity of one org."""
+
+    activity: Subquery
+    windows: Executable
+    hourly: Executable
+    daily: Executable
+
+
+@cache
+def _activity_queries(days: int) -> _ActivityQueries:
+    # Built once per period length with bound parameters (org, earliest, end, first_hour,
+    # since_<window>, day_<i>): constructing these statements, the day CASE of up to 90
+    # branches above all, cost more than running them, on the event loop of every push.
+    uh, ph = user_hour.c, person_hour.c
+    earliest: BindParameter[Any] = bindparam("earliest")
+    end: BindParameter[Any] = bindparam("end")
+    activity = union(
+        select(uh.hour, uh.user_id).where(
+            uh.org_id == bindparam("org"), uh.events > 0, uh.hour >= earliest, uh.hour < end
+        ),
+        select(ph.hour, ph.user_id).where(
+            ph.org_id == bindparam("org"),
+            ph.session_s > RESIDUE_S,
+            ph.hour >= earliest,
+            ph.hour < end,
+        ),
+    ).subquery()
+    a = activity.c
+    windows = select(
+        *[
+            func.count(func.distinct(case((a.hour >= bindparam(f"since_{name}"), a.user_id))))
+            for name in _WINDOWS
+        ]
+    )
+    hourly = (
+        select(a.hour, func.count(func.distinct(a.user_id)))
+        .where(a.hour >= bindparam("first_hour"))
+        .group_by(a.hour)
+    )
+    day = case(
+        *[(a.hour >= bindparam(f"day_{i}"), i) for i in reversed(range(days))],
+        else_=-1,
+    )
+    daily = select(day.label("day"), func.count(func.distinct(a.user_id))).group_by(day)
+    return _ActivityQueries(activity, windows, hourly, daily)
+
+
 def _window_starts(w: Windows) -> dict[str, datetime]:
     """Starts of the distinct-people windows that end now (besides today)."""
     return {
@@ -129,6 +217,7 @@ class DashboardService:
         clock: Current time (aware UTC); injected in tests.
         stale_after: Inactivity after which an unended session stops counting as active.
         top_users: Rows of ``usageByUser``.
+        breakdown_interval: Longest reuse of the breakdowns by :meth:`push_snapshot`.
     """
 
     def __init__(
@@ -138,11 +227,15 @@ class DashboardService:
         clock: Callable[[], datetime] = _utcnow,
         stale_after: timedelta = STALE_AFTER,
         top_users: int = TOP_USERS,
+        breakdown_interval: timedelta = BREAKDOWN_INTERVAL,
     ) -> None:
         self._db = db
         self._clock = clock
         self._stale_after = stale_after
         self._top_users = top_users
+        self._breakdown_interval = breakdown_interval
+        self._pushed: dict[str, tuple[datetime, dict[str, Any]]] = {}
+        """Per organization: when its pushed breakdowns were computed, and them."""
 
     async def snapshot(
         self, org_id: str, tz: str | None = None, period: str | None = None
@@ -162,10 +255,54 @@ class DashboardService:
         async with self._db.read() as conn:
             return await self.snapshot_on(conn, org_id, windows)
 
+    async def push_snapshot(self, org_id: str) -> dict[str, Any]:
+        """The snapshot a DashboardUpdate push carries (default zone and period).
+
+        The core KPIs and trends are computed fresh; the breakdown fields (those of
+        :func:`~aiusage.metrics.breakdowns.compute_breakdowns`) are reused from this
+        organization's previous push while they are younger than ``breakdown_interval``
+        (docs/metrics.md §7 "Push cadence"): they cost as much as the rest of the snapshot
+        and change slowly, and a push runs on the event loop between ingestion batches.
+
+        Raises:
+            NotFound: The organization does not exist.
+        """
+        windows = Windows.at(self._clock(), parse_timezone(None), parse_period(None))
+        async with self._db.read() as conn:
+            core = await self._core(conn, org_id, windows)
+            kept = self._pushed.get(org_id)
+            if kept is None or windows.now - kept[0] >= self._breakdown_interval:
+                kept = (windows.now, await self._breakdowns(conn, org_id, core))
+                # Keep only organizations pushed recently: the map stays as small as the
+                # set of active organizations.
+                oldest = kept[0] - self._breakdown_interval
+                for org in [o for o, (at, _) in self._pushed.items() if at <= oldest]:
+                    del self._pushed[org]
+                self._pushed[org_id] = kept
+        return core.finish(kept[1])
+
     async def snapshot_on(
         self, conn: AsyncConnection, org_id: str, windows: Windows
     ) -> dict[str, Any]:
         """Like :meth:`snapshot` on a caller's connection and windows (tests, exports)."""
+        core = await self._core(conn, org_id, windows)
+        return core.finish(await self._breakdowns(conn, org_id, core))
+
+    async def _breakdowns(self, conn: AsyncConnection, org_id: str, core: _Core) -> dict[str, Any]:
+        """People, adoption, engagement, teams, devices and shadow AI (the breakdowns)."""
+        w = core.windows
+        return await compute_breakdowns(
+            conn,
+            org_id,
+            w,
+            w.now,
+            period_days=PERIODS[w.period],
+            approved=core.approved,
+            live=core.live,
+        )
+
+    async def _core(self, conn: AsyncConnection, org_id: str, windows: Windows) -> _Core:
+        """Every field of the snapshot but the breakdowns."""
         approved = (
             await conn.execute(select(_orgs.c.approved_tools).where(_orgs.c.id == org_id))
         ).scalar_one_or_none()
@@ -221,22 +358,6 @@ class DashboardService:
             "usageByTool": by_tool,
             "usageByUser": by_user,
         }
-        # -- breakdowns (people, adoption, engagement, teams, devices, shadow AI) ----------
-        metrics.update(
-            await compute_breakdowns(
-                conn,
-                org_id,
-                w,
-                w.now,
-                period_days=PERIODS[w.period],
-                approved=approved_tools,
-                live=live,
-            )
-        )
-        # Engagement is a breakdown figure: the top people take it from the people list.
-        engaged = {p["userId"]: bool(p.get("engaged")) for p in metrics.get("people", [])}
-        for user in by_user:
-            user["engaged"] = engaged.get(user["userId"], False)
         trends = {
             "hourly": [
                 {"hour": _iso(h), **buckets.hourly[i].json()} for i, h in enumerate(w.hours)
@@ -245,7 +366,7 @@ class DashboardService:
                 {"date": d.isoformat(), **buckets.daily[i].json()} for i, d in enumerate(w.days)
             ],
         }
-        return {"metrics": metrics, "trends": trends}
+        return _Core(w, approved_tools, live, metrics, trends)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -286,48 +407,25 @@ class DashboardService:
     ) -> dict[str, int]:
         """Distinct active people (docs/metrics.md "Activity") per bucket and window."""
         w = b.w
-        uh, ph = user_hour.c, person_hour.c
-        activity = union(
-            select(uh.hour, uh.user_id).where(
-                uh.org_id == org_id, uh.events > 0, uh.hour >= w.earliest, uh.hour < w.end
-            ),
-            select(ph.hour, ph.user_id).where(
-                ph.org_id == org_id,
-                ph.session_s > RESIDUE_S,
-                ph.hour >= w.earliest,
-                ph.hour < w.end,
-            ),
-        ).subquery()
-        a = activity.c
-        since = _window_starts(w)
-        counts = (
-            await conn.execute(
-                select(
-                    *[
-                        func.count(func.distinct(case((a.hour >= start, a.user_id))))
-                        for start in since.values()
-                    ]
-                )
-            )
-        ).one()
-        windows = {name: int(n) for name, n in zip(since, counts, strict=True)}
-        for hour, n in await conn.execute(
-            select(a.hour, func.count(func.distinct(a.user_id)))
-            .where(a.hour >= w.hours[0])
-            .group_by(a.hour)
-        ):
+        q = _activity_queries(len(w.day_starts))
+        params: dict[str, Any] = {
+            "org": org_id,
+            "earliest": w.earliest,
+            "end": w.end,
+            "first_hour": w.hours[0],
+            **{f"since_{name}": start for name, start in _window_starts(w).items()},
+            **{f"day_{i}": start for i, start in enumerate(w.day_starts)},
+        }
+        counts = (await conn.execute(q.windows, params)).one()
+        windows = {name: int(n) for name, n in zip(_WINDOWS, counts, strict=True)}
+        for hour, n in await conn.execute(q.hourly, params):
             b.hourly[int((hour - w.hours[0]) / HOUR)].users = int(n)
-        day = case(
-            *[(a.hour >= start, i) for i, start in reversed(list(enumerate(w.day_starts)))],
-            else_=-1,
-        )
-        for index, n in await conn.execute(
-            select(day.label("day"), func.count(func.distinct(a.user_id))).group_by(day)
-        ):
+        for index, n in await conn.execute(q.daily, params):
             if 0 <= int(index) < len(b.daily):
                 b.daily[int(index)].users = int(n)
+        activity = q.activity
         if live.active:
-            await self._live_activity(conn, activity, b, live, windows)
+            await self._live_activity(conn, activity, params, b, live, windows)
         b.today.users = b.daily[-1].users
         return windows
 
@@ -335,6 +433,7 @@ class DashboardService:
         self,
         conn: AsyncConnection,
         activity: Any,
+        params: dict[str, Any],
         b: _Buckets,
         live: LiveTime,
         windows: dict[str, int],
@@ -353,7 +452,7 @@ class DashboardService:
             select(a.hour, a.user_id).where(
                 a.hour >= recent, in_list(conn.dialect.name, a.user_id, "users")
             ),
-            {"users": sorted(live.active)},
+            {**params, "users": sorted(live.active)},
         ):
             stored[str(user)].add(hour)
         for user in live.active:
@@ -379,7 +478,7 @@ class DashboardService:
                 select(a.user_id, func.max(a.hour))
                 .where(in_list(conn.dialect.name, a.user_id, "users"))
                 .group_by(a.user_id),
-                {"users": missing},
+                {**params, "users": missing},
             ):
                 latest[str(user)] = hour
         since = _window_starts(w)
@@ -543,4 +642,4 @@ class DashboardService:
         )
 
 
-__all__ = ["STALE_AFTER", "TOP_USERS", "DashboardService"]
+__all__ = ["BREAKDOWN_INTERVAL", "STALE_AFTER", "TOP_USERS", "DashboardService"]

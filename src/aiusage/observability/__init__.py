@@ -1,4 +1,4 @@
-"""Operating aiusage in production (issue 10): ``/metrics``, JSON logs without credentials,
+"""Operating aiusage in production: ``/metrics``, JSON logs without credentials,
 request ids, per-organization connection limits and DashboardUpdate staleness.
 
 The composition root (:mod:`aiusage.platform`) wires these in; docs/deploy.md is the

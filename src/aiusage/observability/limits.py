@@ -1,13 +1,13 @@
-"""Per-organization connection limit and the per-organization connection counts (issue 10).
+"""Per-organization connection limit and the per-organization connection counts.
 
-One organization must not be able to take a whole process (anchors.md §3: memory and
-connection limits). :class:`OrgConnectionTracker` counts this process's hub connections per
+One organization must not be able to take a whole process (docs/deploy.md "Limits an
+operator can set"). :class:`OrgConnectionTracker` counts this process's hub connections per
 organization in O(1) per connect/disconnect; the same counts feed ``/metrics`` (top-N).
 
 The limit is enforced twice:
 
 * at the door, by :func:`guard_authenticate`: a *new* connection (``POST .../negotiate`` or a
-  WebSocket upgrade without ``id``, signalr-protocol.md §2.1/§2.6) of an organization at its
+  WebSocket upgrade without ``id``, docs/spec/transports.md §2.1/§2.6) of an organization at its
   limit gets **503** ``Organization connection limit reached (N)`` — the JS client reports it
   and its automatic reconnect retries later;
 * exactly, in the hub's ``on_connected`` (:func:`limit_org_connections`): connections that
@@ -157,7 +157,7 @@ class OrgConnectionTracker:
 
 
 def _is_new_connection(request: HttpRequestInfo) -> bool:
-    # signalr-protocol.md §2.1: negotiate creates a connection; a WebSocket upgrade without
+    # docs/spec/transports.md §2.1: negotiate creates a connection; a WebSocket upgrade without
     # `id` is a skipNegotiation connection created on the fly. Every other request (SSE GET,
     # long polls, POST sends, DELETE) belongs to an existing connection and must not be cut.
     # Hub paths match ignoring case, so must this check (or NEGOTIATE would skip the limit).

@@ -3,10 +3,15 @@
 ``AIUSAGE_LOG_FORMAT=json`` switches ``aiusage serve``/``aiusage worker`` to JSON lines with
 ``ts``, ``level``, ``logger``, ``message``, ``request_id`` (when the record belongs to an HTTP
 request), ``pid`` and ``exc`` (traceback). Whatever the format, :class:`RedactingFilter` sits on
-the handler as the last line of defence (issue 10, TEAM rules: never log tokens): it rewrites
+the handler as the last line of defence (tokens are never logged): it rewrites
 ``access_token=`` values (browsers must put the token in the URL for WebSockets and SSE,
-signalr-protocol.md §1.6), ``Bearer`` credentials, ``Authorization:`` header values and
+docs/spec/auth.md §9.1), ``Bearer`` credentials, ``Authorization:`` header values and
 anything shaped like a JWT, in the message, its arguments and the traceback.
+
+The engine's access log (``hubserver.access``) writes the routine requests of established
+connections (long-polling polls, message POSTs) at DEBUG and everything else at INFO;
+``AIUSAGE_ACCESS_LOG_ALL=true`` (``access_all``) prints those too without turning every other
+logger to DEBUG (docs/deploy.md "Logs").
 """
 
 from __future__ import annotations
@@ -123,10 +128,15 @@ class JsonFormatter(logging.Formatter):
 
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_MARK: Final = "_aiusage_handler"
+ACCESS_LOGGER: Final = "hubserver.access"
 
 
 def configure_logging(
-    fmt: str = "text", level: str | int = "INFO", stream: TextIO | None = None
+    fmt: str = "text",
+    level: str | int = "INFO",
+    stream: TextIO | None = None,
+    *,
+    access_all: bool = False,
 ) -> logging.Handler:
     """Install the process's root handler (idempotent: replaces the one installed before).
 
@@ -134,6 +144,8 @@ def configure_logging(
         fmt: ``text`` or ``json``.
         level: Root level name or number.
         stream: Where to write (default stderr, which systemd sends to the journal).
+        access_all: Also print the access lines of routine requests (polls, sends), which
+            the engine writes at DEBUG; otherwise they follow the root level.
 
     Raises:
         ValueError: Unknown ``fmt``.
@@ -159,6 +171,7 @@ def configure_logging(
     # INFO: the access log already has them (with tokens redacted).
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.DEBUG if access_all else logging.NOTSET)
     return handler
 
 

@@ -1,4 +1,4 @@
-"""``GET /metrics``: what one aiusage process is doing, in Prometheus text format (issue 10).
+"""``GET /metrics``: what one aiusage process is doing, in Prometheus text format.
 
 Families (all prefixed ``aiusage_``; docs/deploy.md "Metrics" lists them with alerts):
 
@@ -6,7 +6,7 @@ Families (all prefixed ``aiusage_``; docs/deploy.md "Metrics" lists them with al
   as a bounded top-N (+ ``org="__other__"``), connections opened, refusals by the limits;
 * hub messages in/out (when the engine counts them), slow-consumer disconnects;
 * backplane state (0 stopped, 1 connecting, 2 connected), health, reconnects, canary failures
-  and repairs, publish failures (messages other servers never got, anchors.md §3 #1/#15);
+  and repairs, publish failures (messages other servers never got, docs/spec/backplane.md §6.6);
 * agent ingestion: batches, events accepted/duplicate, rejected batches, request latency
   histogram (``POST /api/agent/events`` end to end in this process);
 * DashboardUpdate pushes and staleness (change-to-push histogram, oldest waiting change).

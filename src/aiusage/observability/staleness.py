@@ -1,7 +1,7 @@
 """DashboardUpdate staleness: how long a committed change waits before dashboards see it.
 
-Issue 5 promises "at most one DashboardUpdate per second per organization, never staler than
-that"; this measures it in production. The clock starts when the first change after the
+The product promises at most one DashboardUpdate per second per organization, never staler
+than that; this measures it in production. The clock starts when the first change after the
 previous push marks an organization dirty (ingestion's after-commit hook) and stops when the
 coalescer's push for that organization has been handed to the hub (local connections
 written, backplane published).

@@ -1,4 +1,4 @@
-"""Who may connect to the AnalyticsHub (seed security model steps 1-3, issue 4).
+"""Who may connect to the AnalyticsHub (docs/spec/auth.md §9.5).
 
 :func:`make_authenticate` builds the endpoint's authentication hook. The engine calls it on
 negotiate and on every transport request (WebSocket upgrade, SSE GET, long-polling GET/POST/
@@ -116,7 +116,7 @@ def make_authenticate(
     )
 
     async def authenticate(request: HttpRequestInfo) -> Principal:
-        # signalr-protocol.md §1.6: the header or the access_token query, on every request.
+        # docs/spec/auth.md §9.1: the header or the access_token query, on every request.
         token = bearer_token(request.headers, request.query)
         if token is None:
             raise AuthenticationFailed(401, UNAUTHORIZED)

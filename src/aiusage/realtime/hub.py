@@ -1,4 +1,4 @@
-"""The AnalyticsHub at ``/hubs/analytics`` (seed "Tenant Isolation in SignalR", issue 4).
+"""The AnalyticsHub at ``/hubs/analytics`` (tenant isolation: docs/spec/auth.md §9.5).
 
 Tenant isolation rests on three rules, all enforced on the server:
 
@@ -79,7 +79,7 @@ def _check_org_id(org_id: str) -> None:
 class AnalyticsHub(Hub):
     """Live analytics for admins and managers of one organization (SuperAdmin: any).
 
-    Client -> server methods (contract.md "Hub"): ``JoinOrganizationGroup()``,
+    Client -> server methods: ``JoinOrganizationGroup()``,
     ``JoinOrganization(orgId)``, ``LeaveOrganization(orgId)``,
     ``BroadcastDashboardUpdate(orgId, metrics)``, ``GetDashboardSnapshot()``.
     """

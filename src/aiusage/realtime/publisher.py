@@ -1,6 +1,6 @@
 """Domain events -> hub messages (the seed's ``SessionEventPublisher`` over ``IHubContext``).
 
-Every payload is camelCase JSON as in the seed's event table (contract.md "Hub"); the extra
+Every payload is camelCase JSON (docs/metrics.md); the extra
 fields (``organizationId``, ids, timestamps) are allowed by the contract and let one client
 watching several organizations (SuperAdmin) tell them apart.
 

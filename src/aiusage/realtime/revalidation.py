@@ -1,4 +1,4 @@
-"""Lifetime of trust for open connections (issue 4).
+"""Lifetime of trust for open connections (docs/spec/auth.md §9.4).
 
 Token expiry is the engine's job (``Principal.expires_at``: Close with ``allowReconnect:
 true``, the client reconnects with a fresh token). What a token cannot express is a change in

@@ -9,7 +9,7 @@ reconnecting after a restart, each with its own user) would otherwise cost a dat
 trip per user: membership is read per *organization* (one query returns every active member's
 role), answers are reused for ``ttl`` seconds, and concurrent askers of the same organization
 share one query (single flight). A change is seen within ``ttl`` (1 s by default, well inside
-the 5 s revocation bound of issue 4).
+the 5 s revocation bound, docs/spec/auth.md §9.4).
 """
 
 from __future__ import annotations

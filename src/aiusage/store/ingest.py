@@ -6,7 +6,7 @@ Steps inside one write transaction (SQLite ``BEGIN IMMEDIATE``):
 2. the agent row is upserted (``last_seen_at``) and its revocation checked;
 3. every event id is claimed in ``processed_events`` with one multi-row
    ``INSERT ... ON CONFLICT DO NOTHING RETURNING event_id``: ids not returned were applied by an
-   earlier batch and are skipped (idempotency, API.md "Agent ingestion");
+   earlier batch and are skipped (idempotency, docs/agent.md "Reliability");
 4. users first seen are created (``UserJoined`` is published for them after the commit);
 5. the sessions the batch names (its session events and its detections) are read once,
    merged in memory, and written with one upsert; detections with one INSERT;

@@ -462,7 +462,7 @@ class UserRepository:
         return [_user(row) for row in rows]
 
     async def set_role(self, conn: AsyncConnection, org_id: str, user_id: str, role: str) -> None:
-        """Change a user's role (open hub connections re-check it; issue 4).
+        """Change a user's role (open hub connections re-check it, docs/spec/auth.md §9.4).
 
         Raises:
             ValidationError: Unknown role.
@@ -580,7 +580,7 @@ class Enrollment:
 
 
 class AgentRepository:
-    """Devices running the agent, and the one-time codes that enroll them (issue 9)."""
+    """Devices running the agent, and the one-time codes that enroll them (docs/agent.md)."""
 
     async def get(self, conn: AsyncConnection, org_id: str, agent_id: str) -> AgentRecord | None:
         """The agent, or None."""

@@ -3,7 +3,7 @@
 Every tenant-owned row carries ``org_id`` and every primary key of agent-supplied ids
 (sessions, detections, processed events, users first seen through an agent) is composite with
 ``org_id``: an agent of one organization can never collide with, or overwrite, another
-organization's rows (issue 4, tenant isolation).
+organization's rows (tenant isolation).
 
 Timestamps are :class:`UTCDateTime`: timezone-aware UTC in Python on every dialect (SQLite has no
 time zones, so it stores naive UTC; PostgreSQL stores ``timestamptz``).
@@ -114,7 +114,7 @@ class Agent(Base):
     """A device running the desktop agent (or any holder of an Agent token).
 
     ``id`` is the Agent token's ``sub``; a row appears on enrollment or on the first batch.
-    ``revoked_at`` set means its tokens are refused (issue 9).
+    ``revoked_at`` set means its tokens are refused (docs/agent.md).
     """
 
     __tablename__ = "agents"
@@ -130,7 +130,7 @@ class Agent(Base):
 
 
 class EnrollmentCode(Base):
-    """A one-time code an admin hands to an employee to enroll a device (issue 9).
+    """A one-time code an admin hands to an employee to enroll a device (docs/agent.md).
 
     Only the SHA-256 of the code is stored, so a database leak does not leak usable codes.
     """

@@ -102,7 +102,7 @@ class ConnectionContext(Protocol):
 
     @property
     def has_inherent_keepalive(self) -> bool:
-        """True for long polling: no pings, no client-timeout (TransportProtocols.md)."""
+        """True for long polling: no pings, no client-timeout (docs/spec/transports.md §2.4)."""
         ...
 
     @property

@@ -1,4 +1,4 @@
-"""CORS for hub endpoints (signalr-protocol.md §2.7).
+"""CORS for hub endpoints (docs/spec/transports.md §2.7).
 
 Browsers send credentials by default (``withCredentials: true``), so an allowed origin is
 echoed (never ``*``) together with ``Access-Control-Allow-Credentials: true``. Same-origin
@@ -75,7 +75,7 @@ class CorsPolicy:
         """Extra headers of a preflight (OPTIONS) answer: methods and allowed headers.
 
         Headers the browser asks for (``Access-Control-Request-Headers``) are allowed too:
-        the JS client forwards arbitrary user ``headers`` (§1.1).
+        the JS client forwards arbitrary user ``headers`` (docs/spec/negotiate.md §1.1).
         """
         names = list(DEFAULT_ALLOWED_HEADERS)
         requested = request.headers.get("access-control-request-headers", "")

@@ -2,7 +2,8 @@
 
 The server shell parses HTTP and hands each request for ``{path}`` or ``{path}/negotiate``
 to :meth:`ConnectionEndpoint.handle` with an :class:`~hubserver.transports.base.HttpExchange`
-to answer through. Every status code and text below follows signalr-protocol.md §1 and §2.
+to answer through. Every status code and text below follows docs/spec/negotiate.md §1 and
+docs/spec/transports.md §2.
 The server calls :meth:`ConnectionEndpoint.admit` (CORS, method, authentication) from the
 request head, before reading any body, and :meth:`ConnectionEndpoint.serve` once the body is in.
 """
@@ -47,7 +48,7 @@ def _text(message: str) -> bytes:
 
 
 def is_websocket_request(request: HttpRequestInfo) -> bool:
-    """``GET`` with ``Upgrade: websocket`` (§2.1)."""
+    """``GET`` with ``Upgrade: websocket`` (docs/spec/transports.md §2.1)."""
     return request.headers.get("upgrade", "").lower() == "websocket"
 
 
@@ -162,7 +163,7 @@ class ConnectionEndpoint:
             exchange.respond(204, b"", None, self.cors.preflight_headers(request))
             return False, None
         if negotiate and method != "POST":
-            # §1.5: non-POST requests to /negotiate -> 405.
+            # docs/spec/negotiate.md §1.5: non-POST requests to /negotiate -> 405.
             exchange.respond(405, _text("Method Not Allowed"), _TEXT, [("Allow", "POST")])
             return False, None
         if not negotiate and method not in ("GET", "POST", "DELETE"):
@@ -221,7 +222,7 @@ class ConnectionEndpoint:
         try:
             version = neg.select_version(neg.query_get(request.query, "negotiateVersion"))
         except neg.NegotiateVersionError as exc:
-            # §1.5: version errors are HTTP 200 with {"error": ...}.
+            # docs/spec/negotiate.md §1.5: version errors are HTTP 200 with {"error": ...}.
             exchange.respond(200, neg.write_error(str(exc)), _JSON)
             return
         if self._refuse_capacity(principal, exchange):
@@ -240,7 +241,8 @@ class ConnectionEndpoint:
         exchange.respond(200, response.to_bytes(), _JSON)
 
     def _available_transports(self) -> list[neg.AvailableTransport]:
-        # §1.3: client preference order WS, SSE, LP; SSE only carries Text (§2.3).
+        # docs/spec/negotiate.md §1.3: client preference order WS, SSE, LP; SSE only carries Text
+        # (docs/spec/transports.md §2.3).
         enabled = self.options.transports
         out = []
         if enabled & TransportType.WEB_SOCKETS:
@@ -337,7 +339,7 @@ class ConnectionEndpoint:
             ctx.set_application(app)
         ctx.deliver_early_data()
 
-    # --- WebSockets (§2.2) ----------------------------------------------------------------
+    # --- WebSockets (docs/spec/transports.md §2.2) ------------------------------------------------
 
     def _websocket(
         self,
@@ -361,7 +363,8 @@ class ConnectionEndpoint:
             exchange.respond(400, _text("Invalid Sec-WebSocket-Key"))
             return
         if token is None:
-            # skipNegotiation (§2.6): a WebSocket without id is a brand-new connection.
+            # skipNegotiation (docs/spec/transports.md §2.6): a WebSocket without id is a brand-new
+            # connection.
             if self._refuse_capacity(principal, exchange):
                 return
             ctx: HttpConnectionContext | None = self.manager.create(request, principal, 0)
@@ -374,7 +377,8 @@ class ConnectionEndpoint:
             return
         current = ctx.current_transport
         if ctx.closing or (current is not None and not ctx.stateful_reconnect):
-            # §2.1: a second live socket for a connection that does not expect reconnects.
+            # docs/spec/transports.md §2.1: a second live socket for a connection that does not
+            # expect reconnects.
             exchange.respond(409, b"")
             return
         transport = WebSocketTransport(
@@ -394,7 +398,7 @@ class ConnectionEndpoint:
         if ctx.attach_transport(transport, request):
             self._start_application(ctx)
 
-    # --- Server-Sent Events (§2.3) --------------------------------------------------------
+    # --- Server-Sent Events (docs/spec/transports.md §2.3) ----------------------------------------
 
     def _sse(
         self, ctx: HttpConnectionContext, request: HttpRequestInfo, exchange: HttpExchange
@@ -409,7 +413,7 @@ class ConnectionEndpoint:
         if ctx.attach_transport(transport, request):
             self._start_application(ctx)
 
-    # --- Long polling (§2.4) --------------------------------------------------------------
+    # --- Long polling (docs/spec/transports.md §2.4) ----------------------------------------------
 
     def _long_poll(
         self, ctx: HttpConnectionContext, request: HttpRequestInfo, exchange: HttpExchange
@@ -428,7 +432,7 @@ class ConnectionEndpoint:
         assert isinstance(transport, LongPollingTransport)
         transport.poll(exchange)
 
-    # --- POST send and DELETE (§2.4, §2.5) ------------------------------------------------
+    # --- POST send and DELETE (docs/spec/transports.md §2.4, §2.5) --------------------------------
 
     def _post(self, ctx: HttpConnectionContext, body: bytes, exchange: HttpExchange) -> None:
         if ctx.transport is TransportType.WEB_SOCKETS:

@@ -1,9 +1,10 @@
 """Connection registry and the per-connection context (cf. HttpConnectionManager/-Context).
 
-Connections are indexed by their secret token (signalr-protocol.md §1.3). A connection is
+Connections are indexed by their secret token (docs/spec/negotiate.md §1.3). A connection is
 *inactive* while no transport request holds it: after negotiate, between long polls, and
 during a stateful-reconnect window. One sweeper per manager (i.e. per endpoint) disposes
-connections that stayed inactive for ``disconnect_timeout`` (§2.4, §5.3); time comes from an
+connections that stayed inactive for ``disconnect_timeout`` (docs/spec/transports.md §2.4,
+docs/spec/stateful-reconnect.md §5.3); time comes from an
 injected clock so tests never sleep.
 """
 
@@ -38,7 +39,7 @@ Clock = Callable[[], float]
 
 
 def new_connection_id() -> str:
-    """22-char base64url (no padding) of 16 random bytes, as .NET (§1.3).
+    """22-char base64url (no padding) of 16 random bytes, as .NET (docs/spec/negotiate.md §1.3).
 
     URL-safe matters: the JS client appends ``id=<token>`` without URL-encoding.
     """
@@ -140,7 +141,8 @@ class HttpConnectionContext:
 
     @property
     def stateful_reconnect(self) -> bool:
-        """Negotiated ``useStatefulReconnect`` and on WebSockets (§5.1)."""
+        """Negotiated ``useStatefulReconnect`` and on WebSockets
+        (docs/spec/stateful-reconnect.md §5.1)."""
         return self.stateful_negotiated and self._transport_type is TransportType.WEB_SOCKETS
 
     @property
@@ -233,7 +235,8 @@ class HttpConnectionContext:
             return True
         app = self._application
         if old is not None and old is not transport and old.kind is TransportType.WEB_SOCKETS:
-            # A reconnecting client whose old socket we still think is alive (§5.3: the new
+            # A reconnecting client whose old socket we still think is alive
+            # (docs/spec/stateful-reconnect.md §5.3: the new
             # upgrade cancels the old socket). Keep the application's state machine simple:
             # it sees a pause followed by a resume.
             old.abort()
@@ -283,7 +286,8 @@ class HttpConnectionContext:
             and isinstance(exc, ConnectionLostError)
             and not self._closing
         ):
-            # §5.3: an ungraceful WebSocket loss keeps a stateful connection alive for the
+            # docs/spec/stateful-reconnect.md §5.3: an ungraceful WebSocket loss keeps a stateful
+            # connection alive for the
             # disconnect timeout; the application buffers outgoing messages meanwhile.
             self._paused = True
             self._set_inactive()
@@ -414,7 +418,7 @@ class ConnectionManager:
     ) -> HttpConnectionContext:
         """Register a new connection (inactive until a transport starts).
 
-        In negotiate version 0 the token *is* the connection id (§1.3).
+        In negotiate version 0 the token *is* the connection id (docs/spec/negotiate.md §1.3).
         """
         connection_id = new_connection_id()
         token = new_connection_id() if negotiate_version > 0 else connection_id

@@ -2,7 +2,7 @@
 
 Converters are built once per parameter when the method table is built, so binding an
 invocation is a list of plain function calls. A value that does not fit raises
-:class:`BindingError`; the dispatcher turns it into the .NET text of signalr-protocol.md §3.5
+:class:`BindingError`; the dispatcher turns it into the .NET text of docs/spec/hub-protocol.md §3.5
 ("Error binding arguments. Make sure that the types ...").
 """
 

@@ -1,15 +1,20 @@
-"""One hub connection: handshake, parsing, ordered dispatch, writes, keep-alive and close.
+"""One hub connection: its identity, its write path and its lifecycle from handshake to close.
 
 :class:`HubConnection` is the :class:`~hubserver.transports.base.ConnectionApplication` the
 connection layer feeds bytes into, and the :class:`~hubserver.lifetime.base.ConnectionSink` the
 lifetime manager writes to. It is callback driven: an idle connection owns no asyncio task and
 no queue (docs/adr/0001). A task exists only while there is work -- the ``on_connected`` hook,
 a burst of invocations being run one at a time, a stream, or the disconnect hooks. Timers are
-served by the handler's single shared ticker (``hub.ticker``), which calls :meth:`_tick`.
+served by the handler's single shared ticker (``hub.ticker``), which calls :meth:`tick`.
 
-Inbound messages are charged to a per-connection budget (token buckets of messages and bytes,
-``HubOptions.max_receive_*``) once per parsed batch; a connection over it is closed with an
-error instead of slowing everyone's dispatch.
+What runs is recorded in an :class:`~hubserver.hub.tracker.InvocationTracker`; stateful
+reconnect's buffering lives in an :class:`~hubserver.hub.outbox.Outbox`. The connection knows its
+handler only through :class:`ConnectionHost`, so the dependencies run one way: handler ->
+connection -> tracker/outbox, and dispatcher -> connection.
+
+Inbound messages are charged to a per-connection :class:`~hubserver.hub.budget.InboundBudget`
+once per parsed batch; a connection over it is closed with an error instead of slowing
+everyone's dispatch.
 
 Lifecycle (cf. HubConnectionHandler.cs): handshake -> ``lifetime.on_connected`` ->
 ``Hub.on_connected`` -> dispatch -> ``Hub.on_disconnected`` -> ``lifetime.on_disconnected``,
@@ -21,8 +26,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
 from hubserver.errors import (
@@ -34,8 +39,13 @@ from hubserver.errors import (
     TransportError,
 )
 from hubserver.hub import _log
-from hubserver.hub.dispatcher import UploadStream, error_detail
+from hubserver.hub.budget import InboundBudget
 from hubserver.hub.hub import GroupManager, HubCallerClients, HubCallerContext
+from hubserver.hub.outbox import Outbox
+from hubserver.hub.stats import HubStats
+from hubserver.hub.tracker import InvocationTracker
+from hubserver.lifetime.base import HubLifetimeManager
+from hubserver.options import HubOptions
 from hubserver.protocol.base import HubProtocol, TransferFormat
 from hubserver.protocol.handshake import (
     HANDSHAKE_CANCELED,
@@ -44,7 +54,6 @@ from hubserver.protocol.handshake import (
     select_protocol,
     write_handshake_response,
 )
-from hubserver.protocol.message_buffer import MessageBuffer
 from hubserver.protocol.messages import (
     PING,
     TRACKABLE_TYPES,
@@ -61,20 +70,18 @@ from hubserver.protocol.messages import (
 )
 from hubserver.protocol.registry import ALL_PROTOCOLS
 from hubserver.protocol.serialized import SerializedMessage
+from hubserver.protocol.texts import (
+    CLOSE_ERROR,
+    CONNECTION_DISCONNECTED,
+    budget_exceeded,
+    client_result_timeout,
+    detail,
+    message_too_large,
+)
 from hubserver.transports.base import TransportType
 from hubserver.types import ConnectionId, UserId
 
-if TYPE_CHECKING:
-    from hubserver.hub.handler import HubConnectionHandler
-
-__all__ = ["CLOSE_ERROR_TEXT", "CONNECTION_DISCONNECTED", "HubConnection"]
-
-
-CLOSE_ERROR_TEXT = "Connection closed with an error."
-"""Close message error text (signalr-protocol.md §3.7); details follow with detailed errors."""
-
-CONNECTION_DISCONNECTED = "Connection disconnected."
-"""Error raised in pending client-result calls and upload streams when the connection ends."""
+__all__ = ["ConnectionHost", "HubConnection", "Invoker"]
 
 # States, in order: comparisons like ``state > _CONNECTED`` are used below.
 _HANDSHAKE = 0
@@ -88,26 +95,67 @@ _TEXT_ONLY = frozenset({TransferFormat.TEXT})
 _result_ids = itertools.count(1)
 
 
-def _too_large_text(limit: int) -> str:
-    # signalr-protocol.md §3.8 (HubConnectionHandler's InvalidDataException text).
-    return (
-        f"The maximum message size of {limit}B was exceeded. "
-        "The message size can be configured in AddHubOptions."
-    )
+class Invoker(Protocol):
+    """Runs the hub's code for a connection (the handler's dispatcher)."""
+
+    async def on_connected(self, connection: HubConnection) -> None:
+        """Run ``Hub.on_connected``; an exception closes the connection with an error."""
+        ...
+
+    async def on_disconnected(
+        self, connection: HubConnection, exception: BaseException | None
+    ) -> None:
+        """Run ``Hub.on_disconnected``; never raises."""
+        ...
+
+    async def dispatch(
+        self, connection: HubConnection, message: InvocationMessage | StreamInvocationMessage
+    ) -> None:
+        """Handle one Invocation/StreamInvocation, in arrival order."""
+        ...
 
 
-def _bytes_burst(rate: int | None, max_message: int | None) -> int:
-    # One second's worth, but never less than one maximum-size message.
-    return max(rate or 0, max_message or 0)
+class ConnectionHost(Protocol):
+    """What a :class:`HubConnection` needs from the handler that created it: the shared
+    services, a clock, counters, and a place to run and forget its tasks."""
 
+    @property
+    def options(self) -> HubOptions:
+        """Options shared by the hub's connections."""
+        ...
 
-def _protocol_detail(exc: BaseException, detailed: bool) -> str:
-    # .NET reports parse failures as InvalidDataException.
-    if not detailed:
-        return ""
-    if isinstance(exc, ProtocolError):
-        return f" InvalidDataException: {exc}"
-    return f" {type(exc).__name__}: {exc}"
+    @property
+    def lifetime(self) -> HubLifetimeManager:
+        """Where the connection is registered for broadcasts."""
+        ...
+
+    @property
+    def group_manager(self) -> GroupManager:
+        """The hub's group manager (``Hub.groups``)."""
+        ...
+
+    @property
+    def dispatcher(self) -> Invoker:
+        """Runs hub methods and hooks."""
+        ...
+
+    @property
+    def stats(self) -> HubStats:
+        """Counters the connection increments."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Monotonic clock in seconds."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` as a task the host tracks (and waits for on shutdown)."""
+        ...
+
+    def forget(self, connection: HubConnection) -> None:
+        """The connection is closed and its hooks ran: drop it."""
+        ...
 
 
 class HubConnection:
@@ -117,55 +165,46 @@ class HubConnection:
 
     Attributes:
         options: The handler's :class:`~hubserver.options.HubOptions`.
-        active_ids: Invocation ids currently running (blocking calls, streams, uploads).
     """
 
     __slots__ = (
         "_binary",
-        "_budget_at",
-        "_budget_bytes",
-        "_budget_messages",
+        "_budget",
         "_caller_clients",
         "_caller_context",
         "_connect_task",
         "_ctx",
         "_disconnect_started",
         "_fast_send",
-        "_handler",
         "_handshake_deadline",
         "_held",
+        "_host",
         "_hub_connected",
         "_in",
         "_input_paused",
+        "_invocations",
         "_keepalive",
         "_last_received",
         "_last_sent",
         "_lifetime_connected",
         "_max_in",
         "_max_out",
-        "_msgbuf",
-        "_paused",
+        "_outbox",
         "_ping",
         "_protocol",
         "_queue",
         "_received",
-        "_results",
         "_runners",
         "_sent",
-        "_startup_hold",
-        "_startup_hold_since",
         "_state",
-        "_streams",
         "_timeout_armed",
-        "_uploads",
         "_user_id",
-        "active_ids",
         "options",
     )
 
-    def __init__(self, handler: HubConnectionHandler, ctx: ConnectionContext, now: float) -> None:
-        options = handler.options
-        self._handler = handler
+    def __init__(self, host: ConnectionHost, ctx: ConnectionContext, now: float) -> None:
+        options = host.options
+        self._host = host
         self._ctx = ctx
         self.options = options
         self._state = _HANDSHAKE
@@ -177,10 +216,8 @@ class HubConnection:
         self._max_in = options.maximum_receive_message_size
         self._max_out = options.max_outgoing_buffer
         # Inbound budget (token buckets), full at the start; see _charge().
-        self._budget_at = now
-        self._budget_messages = float(options.max_receive_messages_burst)
-        self._budget_bytes = float(_bytes_burst(options.max_receive_bytes_per_second, self._max_in))
-        # Keep-alive and client timeout are off for long polling (TransportProtocols.md).
+        self._budget = InboundBudget.for_options(options, now)
+        # Keep-alive and client timeout are off for long polling (docs/spec/transports.md §2.4).
         self._keepalive = not ctx.has_inherent_keepalive
         self._sent = False
         self._received = False
@@ -194,15 +231,11 @@ class HubConnection:
         self._held: deque[HubMessage] | None = None
         self._runners = 0
         self._connect_task: asyncio.Task[None] | None = None
-        self._streams: dict[str, asyncio.Task[None]] = {}
-        self._uploads: dict[str, UploadStream] = {}
-        self._results: dict[str, asyncio.Future[Any]] = {}
-        self.active_ids: set[str] = set()
-        self._msgbuf: MessageBuffer | None = None
-        self._paused = False
-        self._startup_hold: list[bytes] | None = None
+        # Created on first use too: most connections never invoke anything.
+        self._invocations: InvocationTracker | None = None
+        # Only for connections that negotiated stateful reconnect.
+        self._outbox: Outbox | None = None
         self._fast_send: Callable[[SerializedMessage, HubProtocol], int] | None = None
-        self._startup_hold_since = 0.0
         self._input_paused = False
         self._caller_context: HubCallerContext | None = None
         self._caller_clients: HubCallerClients | None = None
@@ -264,7 +297,22 @@ class HubConnection:
     @property
     def stateful(self) -> bool:
         """Stateful reconnect is active (negotiated, WebSockets, handshake version >= 2)."""
-        return self._msgbuf is not None
+        return self._outbox is not None
+
+    @property
+    def outbox(self) -> Outbox | None:
+        """Stateful reconnect's buffering (None without stateful reconnect)."""
+        return self._outbox
+
+    @property
+    def invocations(self) -> InvocationTracker:
+        """What this connection has running (ids, streams, uploads, client results)."""
+        tracker = self._invocations
+        if tracker is None:
+            tracker = self._invocations = InvocationTracker(
+                self.options.stream_buffer_capacity, self._upload_has_space, self._stream_cancelled
+            )
+        return tracker
 
     @property
     def caller_context(self) -> HubCallerContext:
@@ -279,13 +327,13 @@ class HubConnection:
         """The :class:`HubCallerClients` shared by this connection's hub instances."""
         clients = self._caller_clients
         if clients is None:
-            clients = self._caller_clients = HubCallerClients(self._handler.lifetime, self)
+            clients = self._caller_clients = HubCallerClients(self._host.lifetime, self)
         return clients
 
     @property
     def group_manager(self) -> GroupManager:
         """The handler's group manager."""
-        return self._handler.group_manager
+        return self._host.group_manager
 
     # -- ConnectionApplication -----------------------------------------------------------------
 
@@ -306,22 +354,23 @@ class HubConnection:
 
     def transport_paused(self) -> None:
         """Stateful reconnect: the socket dropped; buffer outgoing messages until resumed."""
-        if self._msgbuf is not None:
-            self._paused = True
+        outbox = self._outbox
+        if outbox is not None:
+            outbox.pause()
         else:
-            # Negotiated stateful reconnect but shook hands with version < 2 (§5.1: that
+            # Negotiated stateful reconnect but shook hands with version < 2
+            # (docs/spec/stateful-reconnect.md §5.1: that
             # silently disables it): nothing to resume, so end now instead of lingering.
             self._ctx.abort()
 
     def transport_resumed(self) -> None:
-        """Stateful reconnect: a new socket took over; write Sequence, then replay (§5.3)."""
-        mb = self._msgbuf
-        if mb is None or self._protocol is None or self._state > _CONNECTED:
+        """Stateful reconnect: a new socket took over; write Sequence, then replay
+        (docs/spec/stateful-reconnect.md §5.3)."""
+        outbox = self._outbox
+        if outbox is None or self._protocol is None or self._state > _CONNECTED:
             return
-        self._paused = False
-        self._startup_hold = None  # the replay below includes what was held
         self._timeout_armed = False
-        sequence_id, pending = mb.replay()
+        sequence_id, pending = outbox.resume()
         send = self._ctx.send
         binary = self._binary
         send(self._protocol.write(SequenceMessage(sequence_id)), binary)
@@ -339,7 +388,7 @@ class HubConnection:
         """Queue a broadcast; never blocks or raises (slow consumers are aborted)."""
         if not _CONNECTING <= self._state <= _CONNECTED:
             return
-        self._handler.stats.messages_sent += 1
+        self._host.stats.messages_sent += 1
         protocol = self._protocol
         assert protocol is not None
         fast = self._fast_send
@@ -347,7 +396,7 @@ class HubConnection:
             if fast is not None:
                 # The broadcast hot path (bench/micro_broadcast.py): straight to the transport.
                 buffered = fast(message, protocol)
-            elif self._msgbuf is not None:
+            elif self._outbox is not None:
                 inner = message.message
                 trackable = inner is None or inner.type in TRACKABLE_TYPES
                 self._send_data(message.get(protocol), trackable)
@@ -371,8 +420,8 @@ class HubConnection:
             raise HubError(CONNECTION_DISCONNECTED)
         # Prefixed so it cannot collide with a JS client's numeric upload-stream ids.
         invocation_id = f"s{next(_result_ids)}"
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._results[invocation_id] = future
+        tracker = self.invocations
+        future = tracker.expect_result(invocation_id)
         try:
             self.send_message(
                 InvocationMessage(target=target, arguments=tuple(args), invocation_id=invocation_id)
@@ -381,11 +430,9 @@ class HubConnection:
                 async with asyncio.timeout(timeout):
                     return await future
             except TimeoutError:
-                raise HubError(
-                    f"Timed out after {timeout:g}s waiting for the client's result of '{target}'."
-                ) from None
+                raise HubError(client_result_timeout(target, timeout)) from None
         finally:
-            self._results.pop(invocation_id, None)
+            tracker.drop_result(invocation_id)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -397,7 +444,7 @@ class HubConnection:
         """
         if not _CONNECTING <= self._state <= _CONNECTED:
             return
-        self._handler.stats.messages_sent += 1
+        self._host.stats.messages_sent += 1
         protocol = self._protocol
         assert protocol is not None
         self._send_data(protocol.write(message), message.type in TRACKABLE_TYPES)
@@ -407,18 +454,15 @@ class HubConnection:
         self.send_message(InvocationMessage(target=method, arguments=tuple(args)))
 
     def _send_data(self, data: bytes, trackable: bool) -> None:
-        mb = self._msgbuf
-        if mb is not None:
-            mb.on_sent(trackable, data)
-            if mb.buffered_bytes > self._max_out:
+        outbox = self._outbox
+        if outbox is not None:
+            write_now = outbox.record(data, trackable)
+            if outbox.buffer.buffered_bytes > self._max_out:
                 # The replay buffer cannot block writers here; a peer that stops acking
                 # is treated like any slow consumer (docs/adr/0002).
                 self._slow_consumer()
                 return
-            if self._paused:
-                return
-            if self._startup_hold is not None:
-                self._startup_hold.append(data)
+            if not write_now:
                 return
         ctx = self._ctx
         ctx.send(data, self._binary)
@@ -430,7 +474,7 @@ class HubConnection:
         # docs/adr/0002: never wait for one client; drop it so it reconnects and resyncs.
         if self._state > _CONNECTED:
             return
-        self._handler.stats.slow_consumer_aborts += 1
+        self._host.stats.slow_consumer_aborts += 1
         _log.logger.warning("%s connection_id=%s", _log.SLOW_CONSUMER_ABORTED, self.connection_id)
         self._state = _CLOSING
         self._ctx.abort()
@@ -439,7 +483,7 @@ class HubConnection:
     # -- closing -------------------------------------------------------------------------------
 
     def close(self, error: str | None = None, allow_reconnect: bool = False) -> None:
-        """Send a Close message, then close the transport (signalr-protocol.md §3.7).
+        """Send a Close message, then close the transport (docs/spec/hub-protocol.md §3.7).
 
         Args:
             error: Error text for the client (None = clean close).
@@ -460,7 +504,8 @@ class HubConnection:
         if self._state > _CONNECTED:
             return
         protocol = self._protocol
-        if protocol is not None and not self._paused:
+        outbox = self._outbox
+        if protocol is not None and (outbox is None or not outbox.paused):
             try:
                 self._ctx.send(protocol.write(message), self._binary)
             except Exception:
@@ -471,8 +516,8 @@ class HubConnection:
 
     def _fail(self, exc: BaseException) -> None:
         """Error close with allowReconnect (protocol error, size limit, timeout)."""
-        detail = _protocol_detail(exc, self.options.detailed_errors)
-        self._close(CloseMessage(error=CLOSE_ERROR_TEXT + detail, allow_reconnect=True), exc)
+        text = CLOSE_ERROR + detail(exc, self.options.detailed_errors)
+        self._close(CloseMessage(error=text, allow_reconnect=True), exc)
 
     def _begin_disconnect(self, exc: BaseException | None) -> None:
         if self._disconnect_started:
@@ -483,21 +528,17 @@ class HubConnection:
         self._queue = None
         self._held = None
         self._in.clear()
-        for task in self._streams.values():
-            task.cancel()
-        for upload in self._uploads.values():
-            upload.complete(CONNECTION_DISCONNECTED)
-        for future in self._results.values():
-            if not future.done():
-                future.set_exception(HubError(CONNECTION_DISCONNECTED))
+        tracker = self._invocations
+        if tracker is not None:
+            tracker.abort_all(CONNECTION_DISCONNECTED)
         if previous == _HANDSHAKE:
             self._state = _CLOSED
-            self._handler._forget(self)
+            self._host.forget(self)
             return
-        self._handler._spawn(self._finish_disconnect(exc))
+        self._host.spawn(self._finish_disconnect(exc))
 
     async def _finish_disconnect(self, exc: BaseException | None) -> None:
-        handler = self._handler
+        handler = self._host
         try:
             task = self._connect_task
             if task is not None and not task.done():
@@ -514,7 +555,7 @@ class HubConnection:
                 )
             finally:
                 self._state = _CLOSED
-                handler._forget(self)
+                handler.forget(self)
 
     # -- handshake -----------------------------------------------------------------------------
 
@@ -534,7 +575,7 @@ class HubConnection:
         try:
             protocol = select_protocol(
                 request,
-                # SSE carries text only (signalr-protocol.md §2.3).
+                # SSE carries text only (docs/spec/transports.md §2.3).
                 transfer_formats=_TEXT_ONLY
                 if self._ctx.transport == TransportType.SERVER_SENT_EVENTS
                 else None,
@@ -549,24 +590,22 @@ class HubConnection:
         self._binary = protocol.transfer_format is TransferFormat.BINARY
         self._ping = protocol.write(PING)
         if self._ctx.stateful_reconnect and request.version >= 2:
-            # signalr-protocol.md §5.1: version < 2 silently disables stateful reconnect.
-            self._msgbuf = MessageBuffer(options.stateful_reconnect_buffer_size)
-            # The JS client creates its MessageBuffer in a continuation after the handshake
-            # response; a trackable message read together with the response would be processed
-            # uncounted. Hold trackable sends until the client's first message (its Ping).
-            self._startup_hold = []
-            self._startup_hold_since = self._handler.clock()
+            # docs/spec/stateful-reconnect.md §5.1: version < 2 silently disables stateful
+            # reconnect.
+            # Writes are held until the client's first message (see Outbox).
+            self._outbox = Outbox(options.stateful_reconnect_buffer_size, self._host.clock())
         else:
             # The transport of a connection without stateful reconnect never changes: keep
             # its broadcast entry point (one call less per delivery).
             self._fast_send = self._ctx.broadcast_sender()
-        # The response precedes every other message (§3.2 item 3); never counted/buffered.
+        # The response precedes every other message (docs/spec/handshake.md §3.2.3); never
+        # counted/buffered.
         self._ctx.send(write_handshake_response(), self._binary)
-        now = self._handler.clock()
+        now = self._host.clock()
         self._last_sent = self._last_received = now
         self._sent = self._received = False
         self._state = _CONNECTING
-        self._connect_task = self._handler._spawn(self._connect())
+        self._connect_task = self._host.spawn(self._connect())
         return True
 
     def _fail_handshake(self, text: str) -> None:
@@ -577,7 +616,7 @@ class HubConnection:
             self._begin_disconnect(None)
 
     async def _connect(self) -> None:
-        handler = self._handler
+        handler = self._host
         try:
             await handler.lifetime.on_connected(self)
             self._lifetime_connected = True
@@ -591,12 +630,12 @@ class HubConnection:
             _log.logger.warning(
                 "%s connection_id=%s", _log.ON_CONNECTED_FAILED, self.connection_id, exc_info=True
             )
-            detail = error_detail(exc, self.options.detailed_errors)
-            self._close(CloseMessage(error=CLOSE_ERROR_TEXT + detail), exc)
+            text = CLOSE_ERROR + detail(exc, self.options.detailed_errors)
+            self._close(CloseMessage(error=text), exc)
             return
         if self._state == _CONNECTING:
             self._state = _CONNECTED
-            self._handler.stats.connections_total += 1
+            self._host.stats.connections_total += 1
             self._ensure_runner()
 
     # -- incoming messages ---------------------------------------------------------------------
@@ -623,12 +662,12 @@ class HubConnection:
             if limit is None or len(buf) <= limit:
                 messages, consumed = protocol.parse(buf)
             else:
-                # signalr-protocol.md §3.8: the limit applies per message, so parse a
+                # docs/spec/hub-protocol.md §3.8: the limit applies per message, so parse a
                 # window of ``limit`` bytes; no whole message in it means one is too big.
                 messages, consumed = protocol.parse(bytes(buf[:limit]))
             if consumed == 0:
                 if limit is not None and len(buf) > limit:
-                    raise MessageTooLargeError(_too_large_text(limit))
+                    raise MessageTooLargeError(message_too_large(limit))
                 return
             del buf[:consumed]
             if self._charge(len(messages), consumed):
@@ -648,35 +687,14 @@ class HubConnection:
     def _charge(self, count: int, size: int) -> bool:
         """Take ``count`` messages of ``size`` bytes from the inbound budget; True when the
         connection went over it and was closed (the batch is then not processed)."""
-        options = self.options
-        message_rate = options.max_receive_messages_per_second
-        byte_rate = options.max_receive_bytes_per_second
-        if message_rate is None and byte_rate is None:
+        budget = self._budget
+        if budget is None:
             return False
         # Once per parsed batch, not per message: a WebSocket frame or a POST body.
-        now = self._handler.clock()
-        elapsed = now - self._budget_at
-        self._budget_at = now
-        exceeded = ""
-        if message_rate is not None:
-            tokens = min(
-                float(options.max_receive_messages_burst),
-                self._budget_messages + elapsed * message_rate,
-            )
-            self._budget_messages = tokens - count
-            if self._budget_messages < 0:
-                exceeded = f"more than {message_rate:g} messages per second"
-        if byte_rate is not None and not exceeded:
-            tokens = min(
-                float(_bytes_burst(byte_rate, self._max_in)),
-                self._budget_bytes + elapsed * byte_rate,
-            )
-            self._budget_bytes = tokens - size
-            if self._budget_bytes < 0:
-                exceeded = f"more than {byte_rate} bytes per second"
+        exceeded = budget.charge(count, size, self._host.clock())
         if not exceeded:
             return False
-        self._handler.stats.inbound_budget_closes += 1
+        self._host.stats.inbound_budget_closes += 1
         _log.logger.warning(
             "%s connection_id=%s limit=%s",
             _log.INBOUND_BUDGET_EXCEEDED,
@@ -684,120 +702,78 @@ class HubConnection:
             exceeded,
         )
         # A deliberate flood: the client is told why and must not reconnect automatically.
-        text = f"{CLOSE_ERROR_TEXT} Inbound message budget exceeded: {exceeded}."
+        text = budget_exceeded(exceeded)
         self._close(CloseMessage(error=text), HubServerError(text))
         return True
 
     def _on_message(self, message: HubMessage) -> None:
-        self._handler.stats.messages_received += 1
-        if self._startup_hold is not None:
-            self._release_startup_hold()
-        mb = self._msgbuf
-        if mb is not None and not mb.should_process(message):
-            return  # duplicate from a replay, or before the client's Sequence (§5.3)
+        self._host.stats.messages_received += 1
+        outbox = self._outbox
+        if outbox is not None:
+            if outbox.holding:
+                self._release_startup_hold()
+            if not outbox.buffer.should_process(message):
+                # duplicate from a replay, or before the client's Sequence
+                # (docs/spec/stateful-reconnect.md §5.3)
+                return
         cls = type(message)
         if cls is InvocationMessage or cls is StreamInvocationMessage:
             assert isinstance(message, InvocationMessage | StreamInvocationMessage)
             if message.stream_ids:
                 # Create the channels now: items may arrive before the invocation runs.
-                capacity = self.options.stream_buffer_capacity
-                for sid in message.stream_ids:
-                    if sid not in self._uploads:
-                        self._uploads[sid] = UploadStream(capacity, self._upload_has_space)
+                self.invocations.open_uploads(message.stream_ids)
             queue = self._queue
             if queue is None:
                 queue = self._queue = deque()
             queue.append(message)
             self._ensure_runner()
         elif type(message) is StreamItemMessage:
-            upload = self._uploads.get(message.invocation_id)
-            if upload is not None and not upload.push(message.item):
+            tracker = self._invocations
+            if tracker is not None and not tracker.push_item(message.invocation_id, message.item):
                 self._input_paused = True
         elif type(message) is CompletionMessage:
-            self._on_completion(message)
+            # A client result or the end of an upload; unknown ids are ignored
+            # (docs/spec/hub-protocol.md §3.4).
+            tracker = self._invocations
+            if tracker is not None:
+                tracker.on_completion(message)
         elif type(message) is CancelInvocationMessage:
-            task = self._streams.get(message.invocation_id)
-            if task is not None:
-                task.cancel()
+            tracker = self._invocations
+            if tracker is not None:
+                tracker.cancel_stream(message.invocation_id)
         elif cls is PingMessage:
-            # .NET enforces the client timeout only after the first client Ping (§3.6).
+            # .NET enforces the client timeout only after the first client Ping
+            # (docs/spec/hub-protocol.md §3.6).
             self._timeout_armed = True
         elif cls is CloseMessage:
-            # A client Close is graceful: stop reading, answer {"type":7}, no error (§3.7).
+            # A client Close is graceful: stop reading, answer {"type":7}, no error
+            # (docs/spec/hub-protocol.md §3.7).
             self._close(CloseMessage(), None)
-        elif type(message) is AckMessage and mb is not None:
-            mb.on_ack(message.sequence_id)
+        elif type(message) is AckMessage and outbox is not None:
+            outbox.buffer.on_ack(message.sequence_id)
         # Sequence was handled by should_process; unknown ids and types are ignored.
 
-    def _on_completion(self, message: CompletionMessage) -> None:
-        iid = message.invocation_id
-        future = self._results.pop(iid, None)
-        if future is not None:
-            if not future.done():
-                if message.error is not None:
-                    future.set_exception(HubError(message.error))
-                else:
-                    future.set_result(message.result)
-            return
-        upload = self._uploads.get(iid)
-        if upload is not None:
-            upload.complete(message.error)
-        # Unknown ids are ignored (signalr-protocol.md §3.4).
-
     def _upload_has_space(self) -> None:
-        if self._input_paused and not any(u.full for u in self._uploads.values()):
+        if self._input_paused and not self.invocations.uploads_full():
             self._input_paused = False
             asyncio.get_running_loop().call_soon(self._resume_input)
+
+    def _stream_cancelled(self, invocation_id: str) -> None:
+        self.send_message(CompletionMessage.empty(invocation_id))
 
     def _resume_input(self) -> None:
         if self._state <= _CONNECTED and not self._input_paused:
             self._process_input()
 
-    # -- uploads / background work (used by the dispatcher) ------------------------------------
-
-    def take_upload(self, stream_id: str) -> UploadStream:
-        """The channel of ``stream_id`` (created when its invocation arrived)."""
-        upload = self._uploads.get(stream_id)
-        if upload is None:
-            upload = self._uploads[stream_id] = UploadStream(
-                self.options.stream_buffer_capacity, self._upload_has_space
-            )
-        return upload
-
-    def discard_uploads(self, stream_ids: Iterable[str]) -> None:
-        """Forget upload channels once their invocation ended or failed to start."""
-        for sid in stream_ids:
-            upload = self._uploads.pop(sid, None)
-            if upload is not None:
-                upload.complete(None)
-        if self._input_paused:
-            self._upload_has_space()
-
-    def invocation_id_in_use(self, invocation_id: str) -> bool:
-        """True while a call or stream with this id is still running."""
-        return invocation_id in self.active_ids or invocation_id in self._streams
+    # -- background work (used by the dispatcher) ----------------------------------------------
 
     def start_background(
         self, invocation_id: str | None, coro: Coroutine[Any, Any, None], is_stream: bool
     ) -> None:
         """Run a stream or upload invocation beside the ordered dispatch loop."""
-        task = self._handler._spawn(coro)
-        if invocation_id is None:
-            return
-        self.active_ids.add(invocation_id)
-        if is_stream:
-            self._streams[invocation_id] = task
-
-        def _done(t: asyncio.Task[None]) -> None:
-            self.active_ids.discard(invocation_id)
-            if self._streams.get(invocation_id) is t:
-                del self._streams[invocation_id]
-                if t.cancelled():
-                    # Cancelled before its first step: the stream never ran, but the client
-                    # still gets its final Completion (as after any CancelInvocation).
-                    self.send_message(CompletionMessage.empty(invocation_id))
-
-        task.add_done_callback(_done)
+        task = self._host.spawn(coro)
+        if invocation_id is not None:
+            self.invocations.track_background(invocation_id, task, is_stream)
 
     def _ensure_runner(self) -> None:
         # Runner tasks exist only while invocations are queued: an idle connection has none.
@@ -807,12 +783,12 @@ class HubConnection:
             and self._runners < self.options.maximum_parallel_invocations_per_client
         ):
             self._runners += 1
-            self._handler._spawn(self._run_queue())
+            self._host.spawn(self._run_queue())
 
     async def _run_queue(self) -> None:
         # With the default limit of 1 this runs a connection's invocations one at a time in
-        # arrival order (MaximumParallelInvocationsPerClient, signalr-protocol.md §3.4).
-        dispatcher = self._handler.dispatcher
+        # arrival order (MaximumParallelInvocationsPerClient, docs/spec/hub-protocol.md §3.4).
+        dispatcher = self._host.dispatcher
         try:
             while self._state == _CONNECTED and (queue := self._queue):
                 message = queue.popleft()
@@ -833,14 +809,17 @@ class HubConnection:
     # -- timers (called by the handler's shared ticker) ----------------------------------------
 
     def _release_startup_hold(self) -> None:
-        held = self._startup_hold
-        self._startup_hold = None
-        if held and not self._paused:
+        outbox = self._outbox
+        assert outbox is not None
+        held = outbox.release()
+        if held:
             for data in held:
                 self._ctx.send(data, self._binary)
             self._sent = True
 
-    def _tick(self, now: float, wall: float) -> None:
+    def tick(self, now: float, wall: float) -> None:
+        """One timer pass (called by the handler's ticker): handshake timeout, token expiry,
+        keep-alive Ping, client timeout, stateful Acks."""
         state = self._state
         if state == _HANDSHAKE:
             if now >= self._handshake_deadline:
@@ -863,13 +842,15 @@ class HubConnection:
         if self._sent:
             self._sent = False
             self._last_sent = now
-        if self._startup_hold is not None and now - self._startup_hold_since >= 1.0:
-            # A stateful client that never spoke first: deliver what was held anyway.
-            self._release_startup_hold()
-        if self._paused:
-            # Reconnect window: the connection layer owns the timeout now.
-            self._last_received = self._last_sent = now
-            return
+        outbox = self._outbox
+        if outbox is not None:
+            if outbox.hold_expired(now):
+                # A stateful client that never spoke first: deliver what was held anyway.
+                self._release_startup_hold()
+            if outbox.paused:
+                # Reconnect window: the connection layer owns the timeout now.
+                self._last_received = self._last_sent = now
+                return
         options = self.options
         if self._keepalive:
             if self._timeout_armed and now - self._last_received >= options.client_timeout_interval:
@@ -879,9 +860,8 @@ class HubConnection:
                 self._send_data(self._ping, False)
                 self._sent = False
                 self._last_sent = now
-        mb = self._msgbuf
-        if mb is not None and self._state <= _CONNECTED:
-            ack = mb.ack_to_send()
+        if outbox is not None and self._state <= _CONNECTED:
+            ack = outbox.buffer.ack_to_send()
             if ack is not None:
                 protocol = self._protocol
                 assert protocol is not None

@@ -1,11 +1,7 @@
-"""Method table, argument binding and invocation (cf. DefaultHubDispatcher.cs).
+"""Runs a hub's methods for its connections: lookup, argument binding, invocation, streams.
 
-The table is built once per hub class: every public ``async def`` (not ``_``-prefixed, not a
-hook) is a hub method, and so is a plain ``def`` annotated to return an async iterator (a
-streaming method, like a C# method returning ``ChannelReader<T>``). Lookup is
-case-insensitive (.NET uses OrdinalIgnoreCase, the JS client lower-cases too;
-docs/spec/hub-protocol.md), and a snake_case method is also reachable under its PascalCase
-name, so ``join_group`` answers ``JoinGroup`` as well.
+Works like ASP.NET Core's DefaultHubDispatcher over the method table of
+:mod:`hubserver.hub.methods`; lookup is case-insensitive (docs/spec/hub-protocol.md §3.4).
 
 Error texts sent to clients are those of docs/spec/hub-protocol.md; an exception's own text
 only reaches the client for :class:`HubError` or with ``detailed_errors``. A streaming method
@@ -17,18 +13,17 @@ async generator's body included), a failure is a streaming error (docs/complianc
 from __future__ import annotations
 
 import asyncio
-import collections.abc as cabc
 import inspect
 import typing
-from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from hubserver.errors import HubError
+from hubserver.errors import HubError, ProtocolError
 from hubserver.hub import _log
-from hubserver.hub.binding import BindingError, Converter, converter_for
+from hubserver.hub.binding import BindingError
 from hubserver.hub.hub import Hub
+from hubserver.hub.methods import HubMethod, build_method_table
+from hubserver.protocol import texts
 from hubserver.protocol.messages import (
     CompletionMessage,
     InvocationMessage,
@@ -40,198 +35,7 @@ from hubserver.protocol.messages import (
 if TYPE_CHECKING:
     from hubserver.hub.connection import HubConnection
 
-__all__ = ["HubDispatcher", "HubMethod", "UploadStream", "error_detail"]
-
-
-_HOOKS = frozenset({"on_connected", "on_disconnected"})
-_STREAM_ORIGINS = frozenset({cabc.AsyncIterator, cabc.AsyncIterable, cabc.AsyncGenerator})
-
-_BINDING_TEXT = (
-    "Error binding arguments. Make sure that the types of the provided values match the "
-    "types of the hub method being invoked."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Param:
-    name: str
-    convert: Converter
-    is_stream: bool
-    required: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HubMethod:
-    """One invocable hub method.
-
-    Attributes:
-        name: Python attribute name.
-        func: The unbound function.
-        params: Non-stream and stream parameters in declaration order.
-        is_streaming: A server-to-client stream: an async generator, or a function (plain or
-            ``async``) annotated to return ``AsyncIterator``/``AsyncIterable``/``AsyncGenerator``.
-    """
-
-    name: str
-    func: Callable[..., Any]
-    params: tuple[_Param, ...]
-    is_streaming: bool
-    value_params: int
-    required_params: int
-    stream_params: int
-
-
-def _pascal(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-def _type_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(func, include_extras=True)
-    except Exception:  # unresolved forward refs: fall back to raw values
-        return {}
-
-
-def _returns_stream(hints: dict[str, Any]) -> bool:
-    ret = hints.get("return")
-    return ret in _STREAM_ORIGINS or typing.get_origin(ret) in _STREAM_ORIGINS
-
-
-def _build_method(name: str, func: Callable[..., Any]) -> HubMethod:
-    hints = _type_hints(func)
-    params: list[_Param] = []
-    sig = inspect.signature(func)
-    for p in list(sig.parameters.values())[1:]:  # skip self
-        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            continue
-        ann = hints.get(p.name, Any)
-        origin = typing.get_origin(ann)
-        if origin in _STREAM_ORIGINS:
-            args = typing.get_args(ann)
-            item = converter_for(args[0]) if args else converter_for(Any)
-            params.append(_Param(p.name, item, True, True))
-        else:
-            params.append(_Param(p.name, converter_for(ann), False, p.default is p.empty))
-    values = [p for p in params if not p.is_stream]
-    return HubMethod(
-        name=name,
-        func=func,
-        params=tuple(params),
-        is_streaming=inspect.isasyncgenfunction(func) or _returns_stream(hints),
-        value_params=len(values),
-        required_params=sum(1 for p in values if p.required),
-        stream_params=len(params) - len(values),
-    )
-
-
-def build_method_table(hub_cls: type[Hub]) -> dict[str, HubMethod]:
-    """Case-folded name -> method for every public async method of ``hub_cls`` (and every
-    public plain method that returns an async iterator)."""
-    table: dict[str, HubMethod] = {}
-    base_names = set(dir(Hub))
-    for name in dir(hub_cls):
-        if name.startswith("_") or name in _HOOKS or name in base_names:
-            continue
-        func = inspect.getattr_static(hub_cls, name)
-        if isinstance(func, staticmethod | classmethod):
-            continue
-        if not (
-            inspect.iscoroutinefunction(func)
-            or inspect.isasyncgenfunction(func)
-            or (inspect.isfunction(func) and _returns_stream(_type_hints(func)))
-        ):
-            continue
-        method = _build_method(name, func)
-        for alias in (name, _pascal(name)):
-            table.setdefault(alias.casefold(), method)
-    return table
-
-
-def error_detail(exc: BaseException, detailed: bool) -> str:
-    """`` <Type>: <message>`` as appended by ErrorMessageHelper, or ``""`` when hidden.
-
-    HubError text is always shown (it plays .NET's ``HubException``).
-    """
-    if isinstance(exc, HubError):
-        return f" HubException: {exc}"
-    if detailed:
-        return f" {type(exc).__name__}: {exc}"
-    return ""
-
-
-class UploadStream:
-    """A client-to-server stream (``streamIds``) as an async iterator for the hub method.
-
-    Bounded: once ``capacity`` items wait unconsumed, :meth:`push` returns False and the
-    connection stops parsing input until the method catches up (HubOptions.stream_buffer_capacity).
-    """
-
-    __slots__ = ("_capacity", "_convert", "_done", "_error", "_items", "_on_space", "_waiter")
-
-    def __init__(self, capacity: int, on_space: Callable[[], None]) -> None:
-        self._items: deque[Any] = deque()
-        self._capacity = max(1, capacity)
-        self._waiter: asyncio.Future[None] | None = None
-        self._done = False
-        self._error: str | None = None
-        self._convert: Converter | None = None
-        self._on_space = on_space
-
-    def bind(self, convert: Converter) -> UploadStream:
-        """Set the item converter (from the parameter's ``AsyncIterator[T]``)."""
-        self._convert = convert
-        return self
-
-    def push(self, item: Any) -> bool:
-        """Queue one item; False when the buffer is now full."""
-        if self._done:
-            return True
-        self._items.append(item)
-        self._wake()
-        return len(self._items) < self._capacity
-
-    def complete(self, error: str | None = None) -> None:
-        """The client ended the stream (``error`` -> :class:`HubError` in the method)."""
-        if not self._done:
-            self._done = True
-            self._error = error
-            self._wake()
-
-    @property
-    def full(self) -> bool:
-        """True while the consumer lags ``capacity`` items behind."""
-        return len(self._items) >= self._capacity
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def __aiter__(self) -> UploadStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        while not self._items:
-            if self._done:
-                if self._error is not None:
-                    raise HubError(self._error)
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        was_full = len(self._items) >= self._capacity
-        item = self._items.popleft()
-        if was_full:
-            self._on_space()
-        convert = self._convert
-        if convert is None:
-            return item
-        try:
-            return convert(item)
-        except BindingError as exc:
-            raise HubError(_BINDING_TEXT) from exc
+__all__ = ["HubDispatcher"]
 
 
 class HubDispatcher:
@@ -295,60 +99,39 @@ class HubDispatcher:
         is_stream_call = message.type is MessageType.STREAM_INVOCATION
         method = self.lookup(target)
         detailed = self._detailed
+        tracker = connection.invocations
 
         def fail(error: str) -> None:
-            connection.discard_uploads(stream_ids)
+            tracker.discard_uploads(stream_ids)
             if iid is not None:
                 connection.send_message(CompletionMessage.with_error(iid, error))
 
-        if iid is not None and connection.invocation_id_in_use(iid):
+        if iid is not None and tracker.in_use(iid):
             # Do not discard uploads: they may belong to the invocation that owns the id.
-            connection.send_message(
-                CompletionMessage.with_error(iid, f"Invocation ID '{iid}' is already in use.")
-            )
+            connection.send_message(CompletionMessage.with_error(iid, texts.id_in_use(iid)))
             return
         if method is None:
-            fail(
-                f"Failed to invoke '{target}' due to an error on the server. "
-                "HubException: Method does not exist."
-            )
+            fail(texts.method_not_found(target))
             return
-        if method.is_streaming and not is_stream_call:
-            fail(
-                f"The client attempted to invoke the streaming '{target}' method with a "
-                "non-streaming invocation."
-            )
-            return
-        if is_stream_call and not method.is_streaming:
-            fail(
-                f"The client attempted to invoke the non-streaming '{target}' method with a "
-                "streaming invocation."
-            )
+        if method.is_streaming != is_stream_call:
+            fail(texts.streaming_mismatch(target, method.is_streaming))
             return
         if len(stream_ids) != method.stream_params:
-            fail(
-                f"An unexpected error occurred invoking '{target}' on the server. "
-                f"HubException: Client sent {len(stream_ids)} stream(s), Hub method expects "
-                f"{method.stream_params}."
-            )
+            fail(texts.stream_count_mismatch(target, len(stream_ids), method.stream_params))
             return
         args = message.arguments
         n = len(args)
         if n > method.value_params or n < method.required_params:
             expected = method.value_params if n > method.value_params else method.required_params
-            detail = (
-                f" InvalidDataException: Invocation provides {n} argument(s) but target "
-                f"expects {expected}."
-                if detailed
-                else ""
-            )
-            fail(f"Failed to invoke '{target}' due to an error on the server.{detail}")
+            # .NET's binder throws InvalidDataException: a ProtocolError here.
+            error = ProtocolError(texts.argument_count(n, expected))
+            fail(texts.invoke_failed(target) + texts.detail(error, detailed))
             return
         try:
             bound = self._bind(connection, method, args, stream_ids)
         except BindingError:
-            detail = f" InvalidDataException: {_BINDING_TEXT}" if detailed else ""
-            fail(f"Failed to invoke '{target}' due to an error on the server.{detail}")
+            error = ProtocolError(texts.BINDING_FAILED)
+            fail(texts.invoke_failed(target) + texts.detail(error, detailed))
             return
 
         hub = self.create_hub(connection)
@@ -365,12 +148,12 @@ class HubDispatcher:
             connection.start_background(iid, coro, False)
             return
         if iid is not None:
-            connection.active_ids.add(iid)
+            tracker.begin(iid)
         try:
             await coro
         finally:
             if iid is not None:
-                connection.active_ids.discard(iid)
+                tracker.end(iid)
 
     def _bind(
         self,
@@ -384,7 +167,7 @@ class HubDispatcher:
         streams = iter(stream_ids)
         for p in method.params:
             if p.is_stream:
-                bound.append(connection.take_upload(next(streams)).bind(p.convert))
+                bound.append(connection.invocations.take_upload(next(streams)).bind(p.convert))
                 continue
             try:
                 value = next(values)
@@ -411,7 +194,7 @@ class HubDispatcher:
                 connection.send_message(CompletionMessage.with_error(iid, text))
             return
         finally:
-            connection.discard_uploads(stream_ids)
+            connection.invocations.discard_uploads(stream_ids)
         if iid is not None:
             try:
                 # Void methods answer "result":null, as .NET does.
@@ -424,9 +207,7 @@ class HubDispatcher:
                 )
                 connection.send_message(
                     CompletionMessage.with_error(
-                        iid,
-                        f"An unexpected error occurred invoking '{target}' on the server."
-                        + error_detail(exc, self._detailed),
+                        iid, texts.invocation_failed(target) + texts.detail(exc, self._detailed)
                     )
                 )
 
@@ -434,9 +215,7 @@ class HubDispatcher:
         """Log a method that raised and return the client's text (InvokeAsync's catch)."""
         if not isinstance(exc, HubError):
             _log.logger.warning("%s target=%s", _log.METHOD_FAILED, target, exc_info=True)
-        return f"An unexpected error occurred invoking '{target}' on the server." + error_detail(
-            exc, self._detailed
-        )
+        return texts.invocation_failed(target) + texts.detail(exc, self._detailed)
 
     async def _run_stream(
         self,
@@ -461,10 +240,7 @@ class HubDispatcher:
                 async for item in gen:
                     connection.send_message(StreamItemMessage(invocation_id=iid, item=item))
             else:
-                error = (
-                    f"The value returned by the streaming method '{target}' is not a "
-                    "ChannelReader<> or IAsyncEnumerable<>."
-                )
+                error = texts.not_a_stream(target)
         except asyncio.CancelledError:
             # CancelInvocation (or disconnect): .NET still sends a plain final Completion.
             pass
@@ -481,9 +257,7 @@ class HubDispatcher:
                     _log.logger.warning(
                         "%s invocation_id=%s", _log.STREAM_FAILED, iid, exc_info=True
                     )
-                error = "An error occurred on the server while streaming results." + error_detail(
-                    exc, self._detailed
-                )
+                error = texts.STREAM_FAILED + texts.detail(exc, self._detailed)
         finally:
             aclose = getattr(gen, "aclose", None)
             if aclose is not None:
@@ -491,7 +265,7 @@ class HubDispatcher:
                     await aclose()
                 except Exception:
                     _log.logger.debug(_log.STREAM_CLOSE_FAILED, exc_info=True)
-            connection.discard_uploads(stream_ids)
+            connection.invocations.discard_uploads(stream_ids)
         connection.send_message(
             CompletionMessage.with_error(iid, error) if error else CompletionMessage.empty(iid)
         )

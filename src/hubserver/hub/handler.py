@@ -1,8 +1,9 @@
-"""The per-hub factory of :class:`HubConnection` objects (cf. HubConnectionHandler.cs).
+"""The per-hub factory and host of :class:`HubConnection` objects (cf. HubConnectionHandler.cs).
 
 The handler owns what all connections of a hub share: the method table (dispatcher), the
 lifetime manager, options, the clock, the single keep-alive/timeout ticker, the background
-tasks and the counters exported as metrics.
+tasks and the counters exported as metrics. Connections see it as their
+:class:`~hubserver.hub.connection.ConnectionHost`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from hubserver.connections.context import ConnectionContext
@@ -18,28 +19,12 @@ from hubserver.hub import _log
 from hubserver.hub.connection import HubConnection
 from hubserver.hub.dispatcher import HubDispatcher
 from hubserver.hub.hub import GroupManager, Hub, HubContext
+from hubserver.hub.stats import HubStats
 from hubserver.hub.ticker import Ticker
 from hubserver.lifetime.base import HubLifetimeManager
 from hubserver.options import HubOptions
 
 __all__ = ["HubConnectionHandler", "HubStats"]
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters of one handler (exported by ``/metrics``)."""
-
-    connections_total: int = 0
-    """Connections that completed the handshake and ``on_connected``."""
-    slow_consumer_aborts: int = 0
-    """Connections aborted because their outgoing buffer exceeded ``max_outgoing_buffer``."""
-    inbound_budget_closes: int = 0
-    """Connections closed for sending over their inbound message budget (flooding)."""
-    messages_received: int = 0
-    """Hub messages parsed from clients (pings included), for ``/metrics`` (issue 10)."""
-    messages_sent: int = 0
-    """Hub messages written to clients (invocations, completions, stream items, broadcasts;
-    not keep-alive pings or the handshake response)."""
 
 
 class HubConnectionHandler:
@@ -106,7 +91,7 @@ class HubConnectionHandler:
         wall = self.wall_clock()
         for connection in list(self._connections):
             try:
-                connection._tick(now, wall)
+                connection.tick(now, wall)
             except Exception:
                 _log.logger.exception(
                     "%s connection_id=%s", _log.TICK_FAILED, connection.connection_id
@@ -135,9 +120,10 @@ class HubConnectionHandler:
         data["connections_current"] = len(self._connections)
         return data
 
-    # -- used by HubConnection -----------------------------------------------------------------
+    # -- ConnectionHost ------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a connection's task; :meth:`drain` waits for it."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -148,5 +134,6 @@ class HubConnectionHandler:
         if not task.cancelled() and task.exception() is not None:
             _log.logger.error(_log.TASK_FAILED, exc_info=task.exception())
 
-    def _forget(self, connection: HubConnection) -> None:
+    def forget(self, connection: HubConnection) -> None:
+        """Drop a connection that closed and ran its disconnect hooks."""
         self._connections.pop(connection, None)

@@ -12,15 +12,13 @@ invocation, as in ASP.NET Core, so state that must outlive a call belongs in
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from hubserver.connections.context import HttpRequestInfo, Principal
 from hubserver.lifetime.base import HubLifetimeManager
+from hubserver.options import HubOptions
 from hubserver.transports.base import TransportType
 from hubserver.types import ConnectionId, GroupName, UserId
-
-if TYPE_CHECKING:
-    from hubserver.hub.connection import HubConnection
 
 __all__ = [
     "ClientProxy",
@@ -34,6 +32,64 @@ __all__ = [
 ]
 
 DEFAULT_CLIENT_RESULT_TIMEOUT = 30.0
+
+
+class CallerConnection(Protocol):
+    """What a hub's caller context and caller proxy need from the calling connection (a
+    :class:`~hubserver.hub.connection.HubConnection`; declared here so this module does not
+    depend on it)."""
+
+    @property
+    def options(self) -> HubOptions:
+        """The hub's options (``client_result_timeout``)."""
+        ...
+
+    @property
+    def connection_id(self) -> ConnectionId:
+        """Public connection id."""
+        ...
+
+    @property
+    def user_id(self) -> UserId | None:
+        """``principal.user_id`` or None."""
+        ...
+
+    @property
+    def principal(self) -> Principal | None:
+        """The authenticated user, if any."""
+        ...
+
+    @property
+    def items(self) -> dict[str, Any]:
+        """Per-connection application state."""
+        ...
+
+    @property
+    def request(self) -> HttpRequestInfo:
+        """The HTTP request that opened the connection."""
+        ...
+
+    @property
+    def transport(self) -> TransportType:
+        """Transport in use."""
+        ...
+
+    @property
+    def protocol_name(self) -> str:
+        """Negotiated hub protocol name."""
+        ...
+
+    def send_invocation(self, method: str, args: Sequence[Any]) -> None:
+        """Send an Invocation without id to this connection."""
+        ...
+
+    async def invoke_client(self, target: str, args: Sequence[Any], timeout: float) -> Any:  # noqa: ASYNC109
+        """Client result: invoke ``target`` on the client and await its answer."""
+        ...
+
+    def close(self, error: str | None = None, allow_reconnect: bool = False) -> None:
+        """Close the connection."""
+        ...
 
 
 class ClientProxy(Protocol):
@@ -130,7 +186,7 @@ class _CallerProxy:
 
     __slots__ = ("_connection",)
 
-    def __init__(self, connection: HubConnection) -> None:
+    def __init__(self, connection: CallerConnection) -> None:
         self._connection = connection
 
     async def send(self, method: str, *args: Any) -> None:
@@ -205,7 +261,7 @@ class HubCallerClients(HubClients):
 
     __slots__ = ("_caller", "_connection_id", "_others")
 
-    def __init__(self, lifetime: HubLifetimeManager, connection: HubConnection) -> None:
+    def __init__(self, lifetime: HubLifetimeManager, connection: CallerConnection) -> None:
         super().__init__(lifetime, connection.options.client_result_timeout)
         self._connection_id = connection.connection_id
         self._caller = _CallerProxy(connection)
@@ -258,7 +314,7 @@ class HubCallerContext:
 
     __slots__ = ("_connection", "connection_id", "items", "protocol", "transport", "user_id")
 
-    def __init__(self, connection: HubConnection) -> None:
+    def __init__(self, connection: CallerConnection) -> None:
         self._connection = connection
         self.connection_id: ConnectionId = connection.connection_id
         self.user_id: UserId | None = connection.user_id
@@ -278,7 +334,7 @@ class HubCallerContext:
 
     def abort(self) -> None:
         """Close the connection: the client gets ``{"type":7}`` (no reconnect) and the
-        transport ends (signalr-protocol.md §3.7, ``Context.Abort()``)."""
+        transport ends (docs/spec/hub-protocol.md §3.7, ``Context.Abort()``)."""
         self._connection.close()
 
 

@@ -2,7 +2,7 @@
 
 Both codecs call these only for values their encoder does not know (``default=`` hooks), so
 plain str/int/float/bool/None/list/dict arguments never pay for them. The rules follow what
-.NET clients expect from an ASP.NET Core server (signalr-protocol.md §4 "Values"):
+.NET clients expect from an ASP.NET Core server (docs/spec/messagepack.md §4.5):
 
 =====================  =================================  ==================================
 value                  JSON                               MessagePack
@@ -37,7 +37,7 @@ _UTC = _dt.UTC
 def iso_utc(value: _dt.datetime) -> str:
     """ISO-8601 text of ``value`` in UTC with a ``Z`` suffix; naive values are taken as UTC.
 
-    .NET serializes ``DateTime`` (Kind=Utc) as ``2000-01-01T00:00:00Z`` (signalr-protocol.md
+    .NET serializes ``DateTime`` (Kind=Utc) as ``2000-01-01T00:00:00Z`` (docs/spec/checklist.md
     §8.1 ``SendComplexObject``); the JS client and ``new Date(...)`` parse that form.
     """
     if value.tzinfo is not None:

@@ -1,4 +1,5 @@
-"""Record framing of the two hub protocols (signalr-protocol.md §3.1, §4).
+"""Record framing of the two hub protocols (docs/spec/hub-protocol.md §3.1,
+docs/spec/messagepack.md §4).
 
 * Text (JSON): every record ends with the ASCII record separator ``0x1E``. A JSON text can never
   contain a raw ``0x1E`` (control characters must be escaped inside strings), so splitting on the
@@ -18,7 +19,7 @@ from __future__ import annotations
 from hubserver.errors import MessageTooLargeError, ProtocolError
 
 RECORD_SEPARATOR = 0x1E
-"""The JSON record terminator (signalr-protocol.md §3.1)."""
+"""The JSON record terminator (docs/spec/hub-protocol.md §3.1)."""
 RECORD_SEPARATOR_BYTES = b"\x1e"
 
 MAX_BINARY_MESSAGE_SIZE = 0x7FFFFFFF
@@ -31,7 +32,7 @@ Buffer = bytes | bytearray | memoryview
 
 
 def _too_large(limit: int) -> MessageTooLargeError:
-    # Text of .NET's HubConnectionHandler detail (signalr-protocol.md §3.8).
+    # Text of .NET's HubConnectionHandler detail (docs/spec/hub-protocol.md §3.8).
     return MessageTooLargeError(
         f"The maximum message size of {limit}B was exceeded. "
         "The message size can be configured in AddHubOptions."
@@ -59,7 +60,7 @@ def split_text_records(buffer: Buffer) -> tuple[list[bytes], int]:
 
 
 def write_varint(n: int) -> bytes:
-    """Encode a length prefix (signalr-protocol.md §4: 53 -> ``35``, 5248 -> ``80 29``).
+    """Encode a length prefix (docs/spec/messagepack.md §4: 53 -> ``35``, 5248 -> ``80 29``).
 
     Raises:
         ValueError: ``n`` is negative or over 2 GB.
@@ -144,7 +145,7 @@ class TextFramer:
     Args:
         max_message_size: Largest record (without separator) accepted; ``None`` = unlimited.
             A partial record that already exceeds it raises at once, so a client cannot make
-            the server buffer an unbounded record (signalr-protocol.md §3.8).
+            the server buffer an unbounded record (docs/spec/hub-protocol.md §3.8).
     """
 
     __slots__ = ("_buffer", "_max")

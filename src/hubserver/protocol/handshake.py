@@ -1,11 +1,11 @@
-"""The hub handshake (signalr-protocol.md §3.2; HubProtocol.md "Overview").
+"""The hub handshake (docs/spec/handshake.md §3.2).
 
 The handshake is always one JSON record terminated by ``0x1E`` in both directions, whatever
 hub protocol it selects: the client sends ``{"protocol":"json","version":1}``, the server
 answers ``{}`` (success) or ``{"error":"..."}`` (failure, then close). The response never
 carries a ``type`` property: the JS client takes one as "Expected a handshake response from
 the server." Bytes following the request record in the same transport message belong to the
-hub protocol and must be kept (§3.2 item 5): :func:`parse_handshake_request` reports how many
+hub protocol and must be kept (§3.2.5): :func:`parse_handshake_request` reports how many
 bytes it consumed.
 
 Texts are those of ASP.NET Core's ``HandshakeProtocol`` and ``HubConnectionContext``.

@@ -1,4 +1,4 @@
-"""The ``json`` hub protocol (signalr-protocol.md §3; HubProtocol.md "JSON Encoding").
+"""The ``json`` hub protocol (docs/spec/hub-protocol.md §3).
 
 Wire form: one compact JSON object per message, each followed by ``0x1E``.
 
@@ -165,7 +165,8 @@ def _stream_invocation(obj: dict[str, Any]) -> HubMessage:
 
 def _stream_item(obj: dict[str, Any]) -> HubMessage:
     invocation_id = _required_id(obj)
-    # The one place where null is a value: an item must be present but may be null (§3.3).
+    # The one place where null is a value: an item must be present but may be null
+    # (docs/spec/hub-protocol.md §3.3).
     if "item" not in obj:
         raise _missing("item")
     headers = _headers(obj)
@@ -308,7 +309,8 @@ def _write_invocation(m: InvocationMessage) -> bytes:
     obj: dict[str, Any] = {"type": 1}
     if m.headers:
         obj["headers"] = m.headers
-    # Ordinary server->client calls carry no invocationId (§3.4 client results).
+    # Ordinary server->client calls carry no invocationId (docs/spec/hub-protocol.md §3.4 client
+    # results).
     if m.invocation_id:
         obj["invocationId"] = m.invocation_id
     obj["target"] = m.target
@@ -366,7 +368,7 @@ def _write_close(m: CloseMessage) -> bytes:
     if m.error is None:
         return _CLOSE_RECONNECT if m.allow_reconnect else _CLOSE_PLAIN
     obj: dict[str, Any] = {"type": 7, "error": m.error}
-    # §3.7: JSON writes allowReconnect only when true.
+    # docs/spec/hub-protocol.md §3.7: JSON writes allowReconnect only when true.
     if m.allow_reconnect:
         obj["allowReconnect"] = True
     return _frame(obj)

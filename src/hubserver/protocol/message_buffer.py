@@ -1,4 +1,5 @@
-"""Stateful-reconnect bookkeeping for one connection (signalr-protocol.md §5; cf. MessageBuffer.cs).
+"""Stateful-reconnect bookkeeping for one connection (docs/spec/stateful-reconnect.md §5; cf.
+MessageBuffer.cs).
 
 Sans-I/O: no clock, no socket. The hub connection reports what it sends and receives and asks
 what to replay or acknowledge; it owns the 1 s Ack timer and the decision to block or close
@@ -117,7 +118,8 @@ class MessageBuffer:
             self._buffered_bytes -= len(data)
 
     def replay(self) -> tuple[int, list[bytes]]:
-        """What to write on a new transport after an ungraceful drop (§5.3).
+        """What to write on a new transport after an ungraceful drop
+        (docs/spec/stateful-reconnect.md §5.3).
 
         Returns:
             (id for the ``Sequence`` message to write first, the unacknowledged messages to

@@ -1,4 +1,4 @@
-"""The ``messagepack`` hub protocol (signalr-protocol.md §4; HubProtocol.md "MessagePack Encoding").
+"""The ``messagepack`` hub protocol (docs/spec/messagepack.md §4).
 
 Wire form: ``VarInt(length) + body`` per message; each body is a MessagePack array:
 
@@ -274,7 +274,8 @@ def _parse_body(body: Any) -> HubMessage:
     return binder(array)
 
 
-_PING_BYTES = b"\x02\x91\x06"  # §4: Ping is always exactly 91 06, framed 02 91 06
+# docs/spec/messagepack.md §4: Ping is always exactly 91 06, framed 02 91 06
+_PING_BYTES = b"\x02\x91\x06"
 _EMPTY_MAP = b"\x80"
 
 

@@ -1,4 +1,4 @@
-"""SignalR hub messages (HubProtocol.md: "Message Types").
+"""SignalR hub messages (docs/spec/hub-protocol.md §3.3).
 
 Plain frozen dataclasses; codecs in ``json_protocol`` / ``messagepack_protocol`` turn them into
 bytes and back. ``None`` always means "absent" (JSON writers omit the property).
@@ -157,4 +157,4 @@ TRACKABLE_TYPES = frozenset(
         MessageType.CANCEL_INVOCATION,
     }
 )
-"""Messages counted and buffered by stateful reconnect (HubProtocol.md: "Stateful Reconnect")."""
+"""Messages counted and buffered by stateful reconnect (docs/spec/stateful-reconnect.md §5.2)."""

@@ -1,4 +1,4 @@
-"""Sans-I/O negotiate codec: version selection and the JSON response (signalr-protocol.md §1).
+"""Sans-I/O negotiate codec: version selection and the JSON response (docs/spec/negotiate.md §1).
 
 No I/O, no randomness, no clock: the connection layer chooses ids and transports and this
 module turns them into the exact bytes the clients expect.
@@ -19,11 +19,13 @@ MAX_NEGOTIATE_VERSION = 1
 
 
 class NegotiateVersionError(ProtocolError):
-    """The requested negotiate version is unusable; the text goes to the client (§1.5)."""
+    """The requested negotiate version is unusable; the text goes to the client
+    (docs/spec/negotiate.md §1.5)."""
 
 
 def query_get(query: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive query lookup, as ASP.NET's query collection (§1.1)."""
+    """Case-insensitive query lookup, as ASP.NET's query collection
+    (docs/spec/negotiate.md §1.1)."""
     value = query.get(name)
     if value is not None:
         return value
@@ -35,7 +37,7 @@ def query_get(query: Mapping[str, str], name: str) -> str | None:
 
 
 def select_version(requested: str | None, minimum: int = 0) -> int:
-    """Pick the negotiate version to answer with (signalr-protocol.md §1.2).
+    """Pick the negotiate version to answer with (docs/spec/negotiate.md §1.2).
 
     Args:
         requested: Raw ``negotiateVersion`` query value, or None when absent.
@@ -81,7 +83,7 @@ class AvailableTransport:
 
 @dataclass(frozen=True, slots=True)
 class NegotiateResponse:
-    """A successful negotiate answer (signalr-protocol.md §1.3)."""
+    """A successful negotiate answer (docs/spec/negotiate.md §1.3)."""
 
     version: int
     connection_id: str
@@ -93,7 +95,8 @@ class NegotiateResponse:
         """Compact JSON in .NET's property order (order does not matter to clients)."""
         doc: dict[str, object] = {}
         if self.use_stateful_reconnect:
-            # Written only when true: JS fails if the server offers it unrequested (§5.1).
+            # Written only when true: JS fails if the server offers it unrequested
+            # (docs/spec/stateful-reconnect.md §5.1).
             doc["useStatefulReconnect"] = True
         doc["negotiateVersion"] = self.version
         doc["connectionId"] = self.connection_id
@@ -108,5 +111,5 @@ class NegotiateResponse:
 
 
 def write_error(message: str) -> bytes:
-    """Negotiate-level error body, sent with HTTP 200 (signalr-protocol.md §1.5)."""
+    """Negotiate-level error body, sent with HTTP 200 (docs/spec/negotiate.md §1.5)."""
     return json.dumps({"error": message}, separators=(",", ":")).encode("utf-8")

@@ -1,4 +1,5 @@
-"""The hub protocols this server speaks, by handshake name (signalr-protocol.md §3.2, §4).
+"""The hub protocols this server speaks, by handshake name (docs/spec/handshake.md §3.2,
+docs/spec/messagepack.md §4).
 
 One shared instance per protocol: codecs are stateless, and :class:`SerializedMessage` caches
 bytes by protocol *name*, so every connection of a process must agree on the instances.

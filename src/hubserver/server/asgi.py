@@ -151,7 +151,7 @@ class AsgiCycle(Cycle):
             "headers": headers,
             "client": req.client,
             "server": server,
-            # The access log's request id, so the application logs the same one (issue 10).
+            # The access log's request id, so the application logs the same one.
             "extensions": {"hubserver.request_id": req.request_id},
         }
         if self.lifespan_state is not None:

@@ -25,18 +25,16 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 import httptools
 
 from hubserver.connections.context import HttpRequestInfo
 from hubserver.connections.endpoint import ConnectionEndpoint
-from hubserver.server.access_log import log_access, request_id
+from hubserver.server.access_log import ROUTINE, log_access, request_id
+from hubserver.server.proxy import TrustedProxies
 from hubserver.transports.base import ByteChannel, RawStreamHandler
-
-if TYPE_CHECKING:
-    from hubserver.server.server import ServerState
 
 logger = logging.getLogger("hubserver.server")
 
@@ -193,8 +191,8 @@ class Cycle:
             self.finish()
         self.protocol.close()
 
-    def finish(self) -> None:
-        """The response is complete: log it and let the protocol move on."""
+    def finish(self, log_level: int = logging.INFO) -> None:
+        """The response is complete: log it (at ``log_level``) and let the protocol move on."""
         if self.done:
             return
         self.done = True
@@ -207,6 +205,7 @@ class Cycle:
                 self.status,
                 time.monotonic() - req.start,
                 req.request_id,
+                log_level,
             )
         self.protocol.cycle_finished(self)
 
@@ -413,7 +412,9 @@ class EndpointExchange(Cycle):
         if body and self.request.method != "HEAD":
             head += body
         self.protocol.write(bytes(head))
-        self.finish()
+        # A poll or a send of an established connection is routine traffic, logged below
+        # INFO (hubserver.server.access_log); negotiates and errors are not.
+        self.finish(ROUTINE if status < 400 and not self.negotiate else logging.INFO)
 
     def start_stream(self, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
         """Write the head of a streaming response: chunked for HTTP/1.1, delimited by the
@@ -511,6 +512,24 @@ def _query_map(query_string: bytes) -> dict[str, str]:
         for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
             out.setdefault(key, value)
     return out
+
+
+class ServerState(Protocol):
+    """What every :class:`HttpProtocol` of one server shares (implemented by
+    :class:`hubserver.server.server.ServerState`; declared here so that this module does not
+    import the server that imports it)."""
+
+    loop: asyncio.AbstractEventLoop
+    connections: set[HttpProtocol]
+    proxies: TrustedProxies
+    access_log: bool
+    keep_alive_timeout: float
+    body_timeout: float
+    stopping: bool
+
+    def make_cycle(self, protocol: HttpProtocol, request: Request) -> Cycle:
+        """Route a request: hub endpoint, ASGI fallback, or 404."""
+        ...
 
 
 class HttpProtocol(asyncio.Protocol):

@@ -248,7 +248,7 @@ class Flushable(Protocol):
 
 
 class WriteCoalescer:
-    """Batches writes per event-loop tick (baseline.md: syscalls, not bytes, are the cost).
+    """Batches writes per event-loop tick (syscalls, not bytes, are the cost).
 
     A transport that queues data calls :meth:`mark` once; a single ``call_soon`` callback then
     flushes every marked transport, so N messages sent to one connection in one tick become
@@ -311,7 +311,8 @@ class WriteCoalescer:
 class ConnectionLostError(TransportError):
     """The client's socket went away without a goodbye (no WebSocket close frame).
 
-    Only this failure lets a stateful-reconnect connection live on (signalr-protocol.md §5.3);
+    Only this failure lets a stateful-reconnect connection live on
+    (docs/spec/stateful-reconnect.md §5.3);
     protocol violations and deliberate closes dispose the connection.
     """
 
@@ -321,4 +322,4 @@ NO_CACHE_HEADERS: tuple[tuple[str, str], ...] = (
     ("Pragma", "no-cache"),
     ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
 )
-"""Headers of every long-polling response (signalr-protocol.md §2.1)."""
+"""Headers of every long-polling response (docs/spec/transports.md §2.1)."""

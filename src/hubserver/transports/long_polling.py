@@ -1,4 +1,4 @@
-"""Long-polling transport shell (signalr-protocol.md §2.4).
+"""Long-polling transport shell (docs/spec/transports.md §2.4).
 
 Pending bytes wait here until a poll arrives; a parked poll is answered when data is queued
 (at the end of the tick, so a burst becomes one response), after ``poll_timeout`` with an empty
@@ -33,7 +33,8 @@ class PollingOwner(TransportOwner, Protocol):
 
 
 def respond_first_poll(exchange: HttpExchange) -> None:
-    """The first poll returns at once: 200, empty octet-stream (§2.4, JS awaits it)."""
+    """The first poll returns at once: 200, empty octet-stream (docs/spec/transports.md §2.4, JS
+    awaits it)."""
     exchange.respond(200, b"", _OCTET_STREAM, NO_CACHE_HEADERS)
 
 

@@ -1,6 +1,6 @@
 """Server-Sent Events transport shell (server -> client; client -> server arrives by POST).
 
-signalr-protocol.md §2.3: ``text/event-stream``, an immediate ``:\\r\\n`` comment, then each
+docs/spec/transports.md §2.3: ``text/event-stream``, an immediate ``:\\r\\n`` comment, then each
 batch of pending bytes becomes one unnamed event made of ``data:`` lines.
 """
 
@@ -72,7 +72,7 @@ class ServerSentEventsTransport:
         """Send the response head and the initial comment at once.
 
         Firefox fires ``open`` only once bytes arrive, and the JS client waits for ``open``
-        before sending its handshake (§2.3).
+        before sending its handshake (docs/spec/transports.md §2.3).
         """
         self._open = True
         self._exchange.set_disconnect_handler(self._lost)
@@ -127,7 +127,8 @@ class ServerSentEventsTransport:
         self._exchange.abort()
 
     def _lost(self) -> None:
-        # JS stop() just closes the EventSource: that is the client's goodbye (§2.3).
+        # JS stop() just closes the EventSource: that is the client's goodbye
+        # (docs/spec/transports.md §2.3).
         if self._open:
             self._open = False
             self._pending.clear()

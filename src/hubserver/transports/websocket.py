@@ -2,7 +2,7 @@
 
 No task per connection: reads arrive as ``data_received`` callbacks forwarded by the HTTP
 protocol after the upgrade, and writes are queued frames flushed once per event-loop tick by
-the :class:`~hubserver.transports.base.WriteCoalescer` (baseline.md: one write per tick).
+the :class:`~hubserver.transports.base.WriteCoalescer` (one write per tick).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class WebSocketTransport:
         owner: Receives message payloads and the end of the transport.
         max_message_size: Largest incoming message; bigger -> close 1009.
         close_timeout: Seconds to wait for the peer's Close frame before dropping the socket
-            (.NET ``CloseTimeout``, signalr-protocol.md §2.2).
+            (.NET ``CloseTimeout``, docs/spec/transports.md §2.2).
         coalescer: Per-loop write batcher (defaults to the running loop's).
     """
 
@@ -130,7 +130,7 @@ class WebSocketTransport:
         no closure, ``_queue`` inlined (bench/fanout.py and bench/micro_broadcast.py measure
         it). The first message of a tick goes straight to the socket, as a raw server would
         write it; later ones in the same tick queue behind it and leave in one coalesced
-        write at the end of the tick (baseline.md: syscalls, not bytes, are the cost).
+        write at the end of the tick (syscalls, not bytes, are the cost).
         """
         if self._state is not _State.OPEN:
             return self._pending_size

@@ -1,4 +1,4 @@
-"""The traffic simulator: realistic sessions through the real ingestion API (issue 5)."""
+"""The traffic simulator: realistic sessions through the real ingestion API."""
 
 from __future__ import annotations
 

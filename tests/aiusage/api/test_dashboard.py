@@ -1,4 +1,4 @@
-"""GET /api/dashboard: same structure as DashboardUpdate, tenant-scoped (issue 5)."""
+"""GET /api/dashboard: same structure as DashboardUpdate, tenant-scoped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exports end to end (issue 5): job -> file -> ExportCompleted to user:{id} -> signed URL that
+"""Exports end to end: job -> file -> ExportCompleted to user:{id} -> signed URL that
 serves only the owner and expires."""
 
 from __future__ import annotations

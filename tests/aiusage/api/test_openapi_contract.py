@@ -1,4 +1,4 @@
-"""The REST API against its own OpenAPI schema, with schemathesis (issue 5: "a schemathesis run
+"""The REST API against its own OpenAPI schema, with schemathesis ("a schemathesis run
 against it in CI finds no 5xx and no schema violation").
 
 A real ``aiusage serve`` process; every operation of ``/openapi.json`` is exercised with

@@ -1,5 +1,5 @@
 """The whole platform on 127.0.0.1 (real HTTP server, hub, store): an agent POST reaches the
-right organization's dashboards and no other (issue 5 "Done when")."""
+right organization's dashboards and no other (the product's end-to-end promise)."""
 
 import asyncio
 import json

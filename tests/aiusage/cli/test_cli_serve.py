@@ -1,4 +1,4 @@
-"""``aiusage serve`` as a real process on 127.0.0.1 (issue 2/5: the README run command)."""
+"""``aiusage serve`` as a real process on 127.0.0.1 (the README run command)."""
 
 import os
 import signal

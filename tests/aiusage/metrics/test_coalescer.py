@@ -1,4 +1,4 @@
-"""DashboardUpdate coalescing (issue 5): at most one push per org per interval, never staler."""
+"""DashboardUpdate coalescing: at most one push per org per interval, never staler."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator settings of issue 10 reach the engine, and /metrics is served by the app."""
+"""The operator settings reach the engine, and /metrics is served by the app."""
 
 from __future__ import annotations
 

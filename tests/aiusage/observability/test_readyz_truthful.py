@@ -1,5 +1,5 @@
-"""``/readyz`` and ``/metrics`` tell the truth about the backplane (issue 10; anchors.md §3
-#15: health stayed green while the hub delivered nothing). A private redis-server on a free
+"""``/readyz`` and ``/metrics`` tell the truth about the backplane (docs/spec/backplane.md
+§6.6: health must not stay green while the hub delivers nothing). A private redis-server on a free
 loopback port is killed and restarted under a running platform."""
 
 from __future__ import annotations

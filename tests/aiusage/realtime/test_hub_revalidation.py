@@ -1,4 +1,4 @@
-"""Lifetime of trust (issue 4): a canceled subscription or a removed/demoted user closes the
+"""Lifetime of trust: a canceled subscription or a removed/demoted user closes the
 open connections within 5 s ("Access revoked", no reconnect); a store outage closes nothing."""
 
 import asyncio

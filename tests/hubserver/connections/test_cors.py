@@ -1,4 +1,4 @@
-"""CORS policy (signalr-protocol.md §2.7)."""
+"""CORS policy (docs/spec/transports.md §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Connection registry and disconnect sweep with an injected clock (§1.3, §2.4, §5.3)."""
+"""Connection registry and disconnect sweep with an injected clock (docs/spec/negotiate.md §1.3,
+docs/spec/transports.md §2.4, docs/spec/stateful-reconnect.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""The method table (hub.dispatcher): which methods are exposed and under which names."""
+"""The method table (hub.methods) and its lookup: which methods are exposed, and as what."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from hubserver.hub.dispatcher import HubDispatcher, build_method_table
+from hubserver.hub.dispatcher import HubDispatcher
 from hubserver.hub.hub import Hub
+from hubserver.hub.methods import build_method_table
 
 
 class NamingHub(Hub):

@@ -1,4 +1,4 @@
-"""Close semantics (signalr-protocol.md §3.7), message size (§3.8), disconnect hooks and the
+"""Close semantics (docs/spec/hub-protocol.md §3.7), message size (§3.8), disconnect hooks and the
 slow-consumer policy (docs/adr/0002)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Error texts sent to clients (signalr-protocol.md §3.5) and error Close messages (§3.7)."""
+"""Error texts sent to clients (docs/spec/hub-protocol.md §3.5) and error Close messages (§3.7)."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ async def test_reusing_the_id_of_a_running_stream_is_refused(client):
         return len([m for m in client.received if m.type == 3 and m.invocation_id == "s"]) == 2
 
     await wait_until(two_completions)
-    await wait_until(lambda: not client.app.active_ids)
+    await wait_until(lambda: not client.app.invocations.active_ids)
 
 
 async def test_protocol_error_closes_with_error_and_allow_reconnect(client, lifetime):

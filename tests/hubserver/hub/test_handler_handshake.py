@@ -1,4 +1,4 @@
-"""Handshake (signalr-protocol.md §3.2): first record only, exact replies, errors, timeout."""
+"""Handshake (docs/spec/handshake.md §3.2): first record only, exact replies, errors, timeout."""
 
 from __future__ import annotations
 

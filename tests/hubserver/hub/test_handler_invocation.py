@@ -1,4 +1,5 @@
-"""Invocations (signalr-protocol.md §3.4): results, void, non-blocking, naming, binding, order."""
+"""Invocations (docs/spec/hub-protocol.md §3.4): results, void, non-blocking, naming, binding,
+order."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ async def test_void_method_answers_result_null(client):
 async def test_void_method_over_messagepack_answers_kind_3_nil(connect):
     client = await connect("messagepack")
     await client.invoke("Nothing")
-    # [3, {}, "0", 3, nil] (signalr-protocol.md §3.4: .NET writes a nil result for void).
+    # [3, {}, "0", 3, nil] (docs/spec/hub-protocol.md §3.4: .NET writes a nil result for void).
     assert client.ctx.sent[1] == (bytes.fromhex("07 95 03 80 a1 30 03 c0"), True)
 
 

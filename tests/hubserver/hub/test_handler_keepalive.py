@@ -1,4 +1,4 @@
-"""Keep-alive, client timeout and token expiry (signalr-protocol.md §3.6, §3.7), driven by the
+"""Keep-alive, client timeout and token expiry (docs/spec/hub-protocol.md §3.6, §3.7), driven by the
 handler's shared ticker on a fake clock."""
 
 from __future__ import annotations

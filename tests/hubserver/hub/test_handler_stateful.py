@@ -1,4 +1,5 @@
-"""Stateful reconnect at the hub layer (signalr-protocol.md §5): Acks, buffering while the
+"""Stateful reconnect at the hub layer (docs/spec/stateful-reconnect.md §5): Acks, buffering while
+the
 transport is paused, Sequence + replay on resume, and dropping duplicate replays."""
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def types_sent(client: HubTestClient) -> list[int]:
 
 async def test_non_stateful_clients_never_get_ack_or_sequence(connect, clock, handler):
     plain = await connect()
-    downgraded = await stateful(connect, version=1)  # version < 2 disables it (§5.1)
+    # version < 2 disables it (docs/spec/stateful-reconnect.md §5.1)
+    downgraded = await stateful(connect, version=1)
     for client in (plain, downgraded):
         assert not client.app.stateful
         await client.invoke("Echo", "x")
@@ -111,8 +113,9 @@ async def test_acks_release_the_replay_buffer(connect):
     client = await stateful(connect)
     for i in range(3):
         await client.invoke("Echo", str(i))
-    buffer = client.app._msgbuf
-    assert buffer is not None
+    outbox = client.app.outbox
+    assert outbox is not None
+    buffer = outbox.buffer
     assert buffer.buffered_count == 3
     client.send_message(AckMessage(3))
     assert buffer.buffered_count == 0

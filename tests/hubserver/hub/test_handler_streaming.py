@@ -1,4 +1,4 @@
-"""Streams (signalr-protocol.md §3.4): server-to-client streams, cancel, upload streams and
+"""Streams (docs/spec/hub-protocol.md §3.4): server-to-client streams, cancel, upload streams and
 client results."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ async def test_non_blocking_upload_like_pysignalr_gets_nothing_back(client):
     client.send_message(CompletionMessage.empty("u"))
     await settle(30)
     assert client.ctx.sent[1:] == []
-    assert not client.app.active_ids
+    assert not client.app.invocations.active_ids
 
 
 async def test_upload_runs_in_background_so_later_invocations_are_not_blocked(client):
@@ -161,7 +161,7 @@ async def test_upload_buffer_is_bounded_and_input_waits_for_the_consumer(make_ha
     client.send_raw(payload + client.protocol.write(CompletionMessage.empty("s")))
     client.send_message(InvocationMessage("Echo", ["after"], invocation_id="2"))
     await settle(20)
-    upload = client.app._uploads["s"]
+    upload = client.app.invocations.take_upload("s")
     assert len(upload._items) == 2  # bounded by stream_buffer_capacity
     assert client.app._input_paused
     assert client.read() == []  # the Echo behind the items waits too
@@ -201,7 +201,7 @@ async def test_client_result_times_out(make_handler):
         "An unexpected error occurred invoking 'AskCaller' on the server. HubException: "
         "Timed out after 0.02s waiting for the client's result of 'Ask'."
     )
-    assert client.app._results == {}
+    assert client.app.invocations.pending_results == 0
 
 
 async def test_client_result_fails_when_the_connection_dies_first(connect):

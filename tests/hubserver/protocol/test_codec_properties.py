@@ -1,5 +1,5 @@
 """Property tests shared by both codecs: write/parse round trips and "garbage in ->
-ProtocolError only" (architecture.md convention 2; signalr-protocol.md §3.3, §4)."""
+ProtocolError only" (docs/spec/hub-protocol.md §3.3, docs/spec/messagepack.md §4)."""
 
 from __future__ import annotations
 

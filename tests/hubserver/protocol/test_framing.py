@@ -1,4 +1,5 @@
-"""Record framing fed at every possible byte split (signalr-protocol.md §3.1, §4 framing)."""
+"""Record framing fed at every possible byte split (docs/spec/hub-protocol.md §3.1,
+docs/spec/messagepack.md §4 framing)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Named golden vectors run against both codecs (architecture.md convention 2;
-signalr-protocol.md §3.3 and §4)."""
+"""Named golden vectors run against both codecs (docs/spec/hub-protocol.md
+§3.3 and docs/spec/messagepack.md §4)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_ping_is_exactly_three_bytes_in_messagepack():
 
 
 def test_messagepack_invocation_is_written_with_six_elements():
-    # signalrcore reads index 5 unconditionally (signalr-protocol.md §4).
+    # signalrcore reads index 5 unconditionally (docs/spec/messagepack.md §4).
     wire = vector("invocation_non_blocking", "messagepack").wire
     assert wire[1] == 0x96
 

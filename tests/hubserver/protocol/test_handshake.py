@@ -1,4 +1,4 @@
-"""Handshake request/response codec and server-side checks (signalr-protocol.md §3.2;
+"""Handshake request/response codec and server-side checks (docs/spec/handshake.md §3.2;
 HandshakeProtocol.cs, HubConnectionContext.HandshakeAsync)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """JsonHubProtocol: invalid input with .NET's exact texts, leniency, argument encoding
-(signalr-protocol.md §3.1, §3.3; JsonHubProtocol.cs)."""
+(docs/spec/hub-protocol.md §3.1, §3.3; JsonHubProtocol.cs)."""
 
 from __future__ import annotations
 

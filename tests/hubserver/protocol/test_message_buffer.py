@@ -1,4 +1,4 @@
-"""Stateful-reconnect bookkeeping (signalr-protocol.md §5.2 numbering, §5.3 drop/replay;
+"""Stateful-reconnect bookkeeping (docs/spec/stateful-reconnect.md §5.2 numbering, §5.3 drop/replay;
 MessageBuffer.cs)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """MessagePackHubProtocol: array layouts, leniency, invalid input with .NET's texts and
-value encoding (signalr-protocol.md §4; MessagePackHubProtocolWorker.cs)."""
+value encoding (docs/spec/messagepack.md §4; MessagePackHubProtocolWorker.cs)."""
 
 from __future__ import annotations
 

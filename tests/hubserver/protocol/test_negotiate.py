@@ -1,4 +1,4 @@
-"""Negotiate codec (signalr-protocol.md §1.2, §1.3, §1.5)."""
+"""Negotiate codec (docs/spec/negotiate.md §1.2, §1.3, §1.5)."""
 
 from __future__ import annotations
 

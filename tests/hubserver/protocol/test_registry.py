@@ -1,4 +1,4 @@
-"""Protocol registry (signalr-protocol.md §3.2: protocol names)."""
+"""Protocol registry (docs/spec/handshake.md §3.2: protocol names)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Authentication hook and CORS on every hub request (§1.6, §2.7, §7 item 6)."""
+"""Authentication hook and CORS on every hub request (docs/spec/auth.md §9.1,
+docs/spec/transports.md §2.7, docs/spec/checklist.md §7.6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST {path}/negotiate over a real socket (signalr-protocol.md §1)."""
+"""POST {path}/negotiate over a real socket (docs/spec/negotiate.md §1)."""
 
 from __future__ import annotations
 

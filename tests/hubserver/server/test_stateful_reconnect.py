@@ -1,4 +1,4 @@
-"""Stateful reconnect at the connection layer (signalr-protocol.md §5.3)."""
+"""Stateful reconnect at the connection layer (docs/spec/stateful-reconnect.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Transport requests at {path} over real sockets: every status and text of §2.1-§2.5."""
+"""Transport requests at {path} over real sockets: every status and text of
+docs/spec/transports.md §2.1-§2.5."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def client_for(port: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
 
-# --- shared error answers (§2.1) -----------------------------------------------------------
+# --- shared error answers (docs/spec/transports.md §2.1) ------------------------------------------
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
@@ -108,7 +109,7 @@ async def test_other_methods_are_405() -> None:
     assert r.status_code == 405
 
 
-# --- WebSockets (§2.2) ---------------------------------------------------------------------
+# --- WebSockets (docs/spec/transports.md §2.2) ----------------------------------------------------
 
 
 async def test_websocket_echoes_text_and_binary_frames() -> None:
@@ -219,7 +220,7 @@ async def test_frames_sent_right_after_the_upgrade_request_are_not_lost() -> Non
     assert rest == b"\x81\x05early"
 
 
-# --- Server-Sent Events (§2.3) ---------------------------------------------------------------
+# --- Server-Sent Events (docs/spec/transports.md §2.3) --------------------------------------------
 
 
 async def test_sse_stream_format_and_post_echo() -> None:
@@ -250,7 +251,7 @@ async def test_sse_stream_format_and_post_echo() -> None:
         assert r.status_code == 404
 
 
-# --- Long polling (§2.4, §2.5) --------------------------------------------------------------
+# --- Long polling (docs/spec/transports.md §2.4, §2.5) --------------------------------------------
 
 
 async def test_long_polling_first_poll_data_timeout_and_no_cache_headers() -> None:

@@ -1,4 +1,4 @@
-"""Long-polling shell (signalr-protocol.md §2.4)."""
+"""Long-polling shell (docs/spec/transports.md §2.4)."""
 
 from __future__ import annotations
 

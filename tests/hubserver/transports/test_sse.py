@@ -1,4 +1,4 @@
-"""Server-Sent Events shell (signalr-protocol.md §2.3)."""
+"""Server-Sent Events shell (docs/spec/transports.md §2.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Named golden vectors of the SignalR hub protocols (signalr-protocol.md §3.3, §4).
+"""Named golden vectors of the SignalR hub protocols (docs/spec/hub-protocol.md §3.3,
+docs/spec/messagepack.md §4).
 
 Layout::
 
@@ -17,7 +18,8 @@ really sends, as recorded by tests/conformance/capture_vectors.mjs (checked by
 tests/integration/test_official_clients.py).
 
 Messages are described codec-neutrally: ``{"kind": "Invocation", "target": ..., ...}`` with the
-JSON property names of §3.3 plus ``hasResult``; argument values tagged ``{"$bytes": b64}``,
+JSON property names of docs/spec/hub-protocol.md §3.3 plus ``hasResult``; argument values tagged
+``{"$bytes": b64}``,
 ``{"$datetime": iso}`` and ``{"$uuid": text}`` become ``bytes``/aware ``datetime``/``UUID``.
 
 Usage::
