@@ -261,7 +261,7 @@ class DashboardService:
         The core KPIs and trends are computed fresh; the breakdown fields (those of
         :func:`~aiusage.metrics.breakdowns.compute_breakdowns`) are reused from this
         organization's previous push while they are younger than ``breakdown_interval``
-        (docs/metrics.md §7 "Push cadence"): they cost as much as the rest of the snapshot
+        (docs/metrics.md §7 "Push cadence"): they are about a quarter of the snapshot's work
         and change slowly, and a push runs on the event loop between ingestion batches.
 
         Raises:
