@@ -14,6 +14,7 @@ from hubserver.errors import HubError
 from hubserver.lifetime.base import ConnectionSink, HubLifetimeManager
 from hubserver.lifetime.delivery import deliver, deliver_except, deliver_one
 from hubserver.lifetime.index import LocalIndex
+from hubserver.protocol import texts
 from hubserver.protocol.messages import InvocationMessage
 from hubserver.protocol.serialized import SerializedMessage
 from hubserver.types import ConnectionId, GroupName, UserId
@@ -125,7 +126,7 @@ class InMemoryLifetimeManager(HubLifetimeManager):
         """
         sink = self._index.connections.get(connection_id)
         if sink is None:
-            raise HubError(f"Connection '{connection_id}' does not exist.")
+            raise HubError(texts.connection_not_found(connection_id))
         return await sink.invoke_client(method, args, timeout)
 
     # -- introspection -----------------------------------------------------------------------

@@ -37,6 +37,7 @@ from hubserver.lifetime.remote import (
     PendingResults,
     answer_invocation,
 )
+from hubserver.protocol import texts
 from hubserver.protocol.base import HubProtocol
 from hubserver.protocol.messages import InvocationMessage
 from hubserver.protocol.serialized import SerializedMessage
@@ -404,7 +405,7 @@ class PubSubLifetimeManager(HubLifetimeManager):
             receivers = await self._publish(self.channels.connection(connection_id), data)
             if receivers < 1:
                 # Nobody subscribes connection:<id>: the connection exists nowhere.
-                raise HubError(f"Connection '{connection_id}' does not exist.")
+                raise HubError(texts.connection_not_found(connection_id))
             try:
                 async with asyncio.timeout(timeout):
                     completion = await future

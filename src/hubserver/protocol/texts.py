@@ -18,6 +18,7 @@ __all__ = [
     "argument_count",
     "budget_exceeded",
     "client_result_timeout",
+    "connection_not_found",
     "detail",
     "id_in_use",
     "invocation_failed",
@@ -139,3 +140,8 @@ def budget_exceeded(exceeded: str) -> str:
     """Close text for a client over its inbound message budget: a deliberate flood is told why
     (an error Close without reconnect, docs/spec/hub-protocol.md §3.7)."""
     return f"{CLOSE_ERROR} Inbound message budget exceeded: {exceeded}."
+
+
+def connection_not_found(connection_id: str) -> str:
+    """A client-result call to a connection no server holds (docs/spec/hub-protocol.md §3.4)."""
+    return f"Connection '{connection_id}' does not exist."
