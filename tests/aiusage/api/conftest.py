@@ -7,6 +7,7 @@ if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
 import pytest  # noqa: E402
+from tests.aiusage.api.p2b_support import platform  # noqa: E402,F401  (fixture per backend)
 
 from support.api_app import open_harness  # noqa: E402
 from support.database import db, sqlite_db  # noqa: E402,F401  (fixtures)

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-from tests.aiusage.api.p2b_support import iso, open_platform, post_events
+from tests.aiusage.api.p2b_support import iso, post_events
 
 from aiusage.alerts.rules import AlertRules
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-async def platform(request, tmp_path):
-    p = await open_platform(tmp_path, request.param)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 def detection(p, n: int, tool: str, user: str = "alice", minutes_ago: float = 1) -> dict:

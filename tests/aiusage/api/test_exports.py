@@ -9,22 +9,7 @@ import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from tests.aiusage.api.p2b_support import iso, open_platform, post_events
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.integration]),
-    ]
-)
-async def platform(request, tmp_path):
-    p = await open_platform(tmp_path, request.param)
-    try:
-        yield p
-    finally:
-        await p.close()
+from tests.aiusage.api.p2b_support import iso, post_events
 
 
 def stream(p, n_sessions: int, org_user: str = "alice"):
