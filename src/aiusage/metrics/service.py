@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.errors import NotFound
 from aiusage.metrics.breakdowns import compute_breakdowns
+from aiusage.metrics.jsonvalues import iso, seconds
 from aiusage.metrics.live import LiveTime, live_time
 from aiusage.metrics.rollup import usage_hourly
 from aiusage.metrics.tables import (
@@ -66,15 +67,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _secs(value: float) -> float:
-    # Sums of many float deltas carry noise in the last digits: milliseconds are plenty.
-    return round(max(value, 0.0), 3)
-
-
 @dataclass(slots=True)
 class _Point:
     sessions: int = 0
@@ -89,9 +81,9 @@ class _Point:
             "sessions": self.sessions,
             "sessionsEnded": self.ended,
             "detections": self.detections,
-            "aiSeconds": _secs(self.ai),
-            "aiUsageSeconds": _secs(self.ai),
-            "sessionSeconds": _secs(self.session),
+            "aiSeconds": seconds(self.ai),
+            "aiUsageSeconds": seconds(self.ai),
+            "sessionSeconds": seconds(self.session),
             "activeUsers": self.users,
         }
 
@@ -331,7 +323,7 @@ class DashboardService:
         period_ai = buckets.period.ai
         metrics: dict[str, Any] = {
             "organizationId": org_id,
-            "generatedAt": _iso(w.now),
+            "generatedAt": iso(w.now),
             "timezone": w.timezone,
             "period": w.period,
             "periodDays": PERIODS[w.period],
@@ -339,18 +331,18 @@ class DashboardService:
             "sessionsToday": buckets.today.sessions,
             "sessionsEndedToday": buckets.today.ended,
             "detectionsToday": buckets.today.detections,
-            "aiSecondsToday": _secs(buckets.today.ai),
-            "aiUsageSecondsToday": _secs(buckets.today.ai),
-            "sessionSecondsToday": _secs(buckets.today.session),
-            "aiSecondsPeriod": _secs(period_ai),
-            "sessionSecondsPeriod": _secs(buckets.period.session),
+            "aiSecondsToday": seconds(buckets.today.ai),
+            "aiUsageSecondsToday": seconds(buckets.today.ai),
+            "sessionSecondsToday": seconds(buckets.today.session),
+            "aiSecondsPeriod": seconds(period_ai),
+            "sessionSecondsPeriod": seconds(buckets.period.session),
             "activeUsersToday": buckets.today.users,
             "activeUsers7d": active["7d"],
             "activeUsers30d": active["30d"],
             "activeUsers90d": active["90d"],
             "activeUsersPeriod": active["period"],
             "aiUsersPeriod": ai_users,
-            "aiSecondsPerActiveUser": _secs(period_ai / ai_users) if ai_users else None,
+            "aiSecondsPerActiveUser": seconds(period_ai / ai_users) if ai_users else None,
             "totalUsers": members,
             "unapprovedDetectionsToday": unapproved_today,
             "unapprovedDetections30d": unapproved_30d,
@@ -359,9 +351,7 @@ class DashboardService:
             "usageByUser": by_user,
         }
         trends = {
-            "hourly": [
-                {"hour": _iso(h), **buckets.hourly[i].json()} for i, h in enumerate(w.hours)
-            ],
+            "hourly": [{"hour": iso(h), **buckets.hourly[i].json()} for i, h in enumerate(w.hours)],
             "daily": [
                 {"date": d.isoformat(), **buckets.daily[i].json()} for i, d in enumerate(w.days)
             ],
@@ -398,9 +388,9 @@ class DashboardService:
             for point in b.points(hour):
                 point.ai += float(ai or 0.0)
                 point.session += float(session or 0.0)
-        for hour_s, seconds in live.hours().items():
+        for hour_s, extra in live.hours().items():
             for point in b.points(datetime.fromtimestamp(hour_s, UTC)):
-                point.session += seconds
+                point.session += extra
 
     async def _active_users(
         self, conn: AsyncConnection, org_id: str, b: _Buckets, live: LiveTime
@@ -517,7 +507,7 @@ class DashboardService:
         }
         tools: list[dict[str, Any]] = []
         unapproved_today = unapproved_30d = 0
-        for tool, seconds, detections, users, today, month in rows:
+        for tool, tool_s, detections, users, today, month in rows:
             ok = is_approved(tool, approved)
             if not ok:
                 unapproved_30d += int(month or 0)
@@ -528,14 +518,14 @@ class DashboardService:
             tools.append(
                 {
                     "tool": tool,
-                    "aiSeconds": _secs(float(seconds or 0.0)),
-                    "durationSeconds": _secs(float(seconds or 0.0)),
+                    "aiSeconds": seconds(float(tool_s or 0.0)),
+                    "durationSeconds": seconds(float(tool_s or 0.0)),
                     "detections": int(detections),
                     "users": int(users),
                     "detectionsToday": int(today or 0),
                     "approved": ok,
-                    "firstSeen": _iso(first) if first is not None else None,
-                    "lastSeen": _iso(last) if last is not None else None,
+                    "firstSeen": iso(first) if first is not None else None,
+                    "lastSeen": iso(last) if last is not None else None,
                 }
             )
         tools.sort(key=lambda x: (-x["aiSeconds"], -x["detections"], x["tool"]))
@@ -582,8 +572,8 @@ class DashboardService:
             e = entry(user)
             e["sessions"] += int(sessions or 0)
             e["detections"] += int(detections or 0)
-        ai_users = sum(1 for e in people.values() if _secs(e["aiSeconds"]) > 0)
-        top = sorted(people.values(), key=lambda e: (-_secs(e["aiSeconds"]), e["userId"]))
+        ai_users = sum(1 for e in people.values() if seconds(e["aiSeconds"]) > 0)
+        top = sorted(people.values(), key=lambda e: (-seconds(e["aiSeconds"]), e["userId"]))
         top = [e for e in top if e["aiSeconds"] > 0 or e["sessions"] or e["detections"]]
         top = top[: self._top_users]
         ids = [e["userId"] for e in top]
@@ -609,7 +599,7 @@ class DashboardService:
         for e in top:
             email, team = details.get(e["userId"], (None, None))
             last = seen.get(e["userId"])
-            ai = _secs(e["aiSeconds"])
+            ai = seconds(e["aiSeconds"])
             result.append(
                 {
                     "userId": e["userId"],
@@ -617,10 +607,10 @@ class DashboardService:
                     "team": team,
                     "aiSeconds": ai,
                     "aiUsageSeconds": ai,
-                    "sessionSeconds": _secs(e["sessionSeconds"]),
+                    "sessionSeconds": seconds(e["sessionSeconds"]),
                     "sessions": e["sessions"],
                     "detections": e["detections"],
-                    "lastActivity": _iso(last) if last is not None else None,
+                    "lastActivity": iso(last) if last is not None else None,
                 }
             )
         return result, ai_users
