@@ -81,6 +81,16 @@ def rss_tree(p: psutil.Process) -> int:
     return p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
 
 
+def settled_rss(p: psutil.Process) -> float:
+    """RSS of ``p`` and its children 3 s after the last connection: median of 3 samples."""
+    time.sleep(3)
+    samples = []
+    for _ in range(3):
+        samples.append(rss_tree(p))
+        time.sleep(0.3)
+    return statistics.median(samples)
+
+
 def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -> dict:
     script, proto, path = STACKS[stack]
     ctl = tempfile.mkdtemp(prefix=f"fanout-{stack}-")
@@ -128,12 +138,7 @@ def run_one(stack: str, n: int, clients: int, duration: float, timeout: float) -
         connect_s = time.monotonic() - t0
         connected = sum(r["connected"] for r in ready)
         failed = sum(r["failed"] for r in ready)
-        time.sleep(3)
-        samples = []
-        for _ in range(3):
-            samples.append(rss_tree(sp))
-            time.sleep(0.3)
-        after = statistics.median(samples)
+        after = settled_rss(sp)
         kb_per_conn = (after - before) / 1024 / max(connected, 1)
         cpu0 = sp.cpu_times()
         touch(ctl, "go", {"duration": duration})

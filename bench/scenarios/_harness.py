@@ -81,6 +81,8 @@ class Stack:
     events_port: int = field(default_factory=free_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     prefix: str = field(default_factory=lambda: f"lt{os.getpid()}x{int(time.time()) % 100000}")
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of the server processes (over the quiet defaults of :meth:`start`)."""
 
     @property
     def kind(self) -> str:
@@ -147,6 +149,7 @@ class Stack:
             AIUSAGE_CHANNEL_PREFIX=self.prefix,
             PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
         )
+        env.update(self.env)
         self.procs = [
             subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL)
             for cmd in self._commands()

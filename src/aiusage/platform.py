@@ -5,7 +5,8 @@
     Settings ──► Database (migrated) ──► StoreAccess (AccessChecker, UserLookup)
              ──► BuiltinIssuer ──► TokenVerifier (built-in keys, or an external PEM/JWKS)
              ──► lifetime manager (in-memory, or RedisLifetimeManager with --redis-url)
-             ──► map_hub('/hubs/analytics', AnalyticsHub, authenticate=make_authenticate(...))
+             ──► map_hub('/hubs/analytics', AnalyticsHub, authenticate=make_authenticate(...),
+                         activator=AnalyticsHubActivator(...), filters=[OrgLimitFilter(...)])
              ──► EventPublisher(hub_context)
              ──► DashboardService + DashboardCoalescer, AlertService, ExportService
              ──► IngestionService(Ingestor, publisher, after_commit=IngestionHooks)
@@ -24,6 +25,7 @@ import contextlib
 import functools
 import gc
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,14 +56,14 @@ from aiusage.observability import (
     DashboardStaleness,
     MetricsCollector,
     OrgConnectionTracker,
+    OrgLimitFilter,
     RequestIdMiddleware,
     guard_authenticate,
     install_metrics,
-    limit_org_connections,
 )
 from aiusage.observability.limits import ORG_LIMIT_TEXT, org_tenant, tenant_connection_cap
 from aiusage.realtime.access import make_authenticate
-from aiusage.realtime.hub import make_analytics_hub
+from aiusage.realtime.hub import AnalyticsHub, AnalyticsHubActivator
 from aiusage.realtime.publisher import EventPublisher
 from aiusage.realtime.revalidation import AccessRevalidator
 from aiusage.realtime.store_access import StoreAccess
@@ -78,6 +80,7 @@ from hubserver import (
     map_hub,
 )
 from hubserver.server.runner import serve_until_stopped
+from hubserver.server.tls import TlsConfigError, load_tls_context
 
 log = logging.getLogger("aiusage.platform")
 
@@ -137,6 +140,21 @@ def build_lifetime(settings: Settings) -> HubLifetimeManager:
     return InMemoryLifetimeManager()
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context when ``tls_cert``/``tls_key`` are set (docs/deploy.md).
+
+    Raises:
+        ConfigurationError: A file is missing, unreadable, not PEM, or the key does not
+            belong to the certificate (the message names the file).
+    """
+    if not settings.tls_cert or not settings.tls_key:
+        return None
+    try:
+        return load_tls_context(settings.tls_cert, settings.tls_key)
+    except TlsConfigError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
 @dataclass
 class Platform:
     """Every service of one process. Build with :meth:`create`."""
@@ -190,7 +208,9 @@ class Platform:
         org_tracker = OrgConnectionTracker(settings.max_org_connections)
         hub = map_hub(
             HUB_PATH,
-            limit_org_connections(make_analytics_hub(dashboard, access), org_tracker),
+            AnalyticsHub,
+            activator=AnalyticsHubActivator(dashboard, access),
+            filters=[OrgLimitFilter(org_tracker)],
             lifetime=build_lifetime(settings),
             hub_options=HubOptions(
                 maximum_receive_message_size=settings.max_message_bytes,
@@ -200,6 +220,7 @@ class Platform:
                 max_receive_bytes_per_second=settings.hub_max_bytes_per_s or None,
             ),
             connection_options=ConnectionOptions(
+                allow_stateful_reconnects=settings.stateful_reconnect,
                 allowed_origins=settings.cors_origins,
                 max_connections=settings.max_connections,
                 tenant_of=org_tenant,
@@ -211,6 +232,7 @@ class Platform:
             authenticate=guard_authenticate(
                 make_authenticate(verifier, access, policy=policy), org_tracker
             ),
+            resume_timeout=settings.resume_timeout_s,
         )
         publisher = EventPublisher(hub.hub_context)
         staleness = DashboardStaleness()
@@ -285,6 +307,7 @@ class Platform:
             trusted_proxies=settings.trusted_proxies,
             access_log=settings.access_log,
             body_timeout=settings.http_body_timeout_s,
+            ssl_context=tls_context(settings),
         )
         revalidator = AccessRevalidator(hub.handler, access)
         return cls(
@@ -319,7 +342,7 @@ class Platform:
         host = self.settings.host
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        return f"{self.settings.scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
         """Start the backplane, background services and the HTTP server."""

@@ -35,7 +35,8 @@ class Settings:
         database_url: SQLAlchemy async URL (``sqlite+aiosqlite:///...`` or
             ``postgresql+asyncpg://...``); None means SQLite in ``data_dir``.
         database_schema: PostgreSQL schema to use (search_path); None = the server default.
-        redis_url: Redis URL of the backplane; None = in-memory lifetime manager.
+        redis_url: Redis URL of the backplane (``redis://``, ``rediss://``, ``unix://``,
+            ``redis+sentinel://``; docs/scaleout.md); None = in-memory lifetime manager.
         channel_prefix: Redis channel prefix (ASP.NET's ``ChannelPrefix``,
             docs/spec/backplane.md §6.1).
         host: Bind address of ``aiusage serve``.
@@ -55,6 +56,10 @@ class Settings:
         export_url_ttl_s: Lifetime of signed export download URLs.
         agent_silent_minutes: "Agent silent" alert threshold.
         shutdown_grace_s: Time allowed to drain connections on SIGTERM.
+        stateful_reconnect: Let clients that ask (``withStatefulReconnect()``) resume a
+            dropped WebSocket, on any process of the backplane (docs/scaleout.md).
+        resume_timeout_s: Seconds a stateful reconnect to a connection of another process may
+            take to be handed over before the client is refused and starts over.
         public_url: Externally visible base URL (download links); None = derived from host/port.
         web_dir: Built dashboard (``web/dashboard/dist/...``) served at ``/``; None = not served.
         access_log: Emit one access-log line per HTTP request (tokens redacted).
@@ -75,6 +80,9 @@ class Settings:
         hub_max_bytes_per_s: Hub bytes per second one connection may send (0 = unlimited).
         log_format: ``text`` or ``json`` (one JSON object per line, tokens redacted).
         metrics_top_orgs: Organizations listed individually in ``/metrics``.
+        tls_cert: PEM certificate chain: serve HTTPS/WSS without a proxy (docs/deploy.md);
+            needs ``tls_key``.
+        tls_key: PEM private key of ``tls_cert``.
     """
 
     data_dir: Path = Path(".data")
@@ -99,6 +107,8 @@ class Settings:
     export_url_ttl_s: int = 3600
     agent_silent_minutes: int = 30
     shutdown_grace_s: float = 10.0
+    stateful_reconnect: bool = True
+    resume_timeout_s: float = 5.0
     public_url: str | None = None
     web_dir: Path | None = None
     access_log: bool = True
@@ -117,6 +127,8 @@ class Settings:
     # Identity and access (docs/security.md): trust tokens whose subject the store does not
     # know (development and load tests only: a deleted user's tokens then work until expiry).
     allow_unknown_users: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -131,7 +143,12 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when a TLS certificate is configured, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied; ``None`` values are ignored (unset CLI flags)."""
@@ -187,6 +204,9 @@ class Settings:
         number("AIUSAGE_EXPORT_URL_TTL", "export_url_ttl_s", int)
         number("AIUSAGE_AGENT_SILENT_MINUTES", "agent_silent_minutes", int)
         number("AIUSAGE_SHUTDOWN_GRACE", "shutdown_grace_s", float)
+        if env.get("AIUSAGE_STATEFUL_RECONNECT"):
+            kw["stateful_reconnect"] = env["AIUSAGE_STATEFUL_RECONNECT"].lower() in _TRUE
+        number("AIUSAGE_RESUME_TIMEOUT", "resume_timeout_s", float)
         text("AIUSAGE_PUBLIC_URL", "public_url")
         if env.get("AIUSAGE_WEB_DIR"):
             kw["web_dir"] = Path(env["AIUSAGE_WEB_DIR"])
@@ -207,6 +227,8 @@ class Settings:
         number("AIUSAGE_METRICS_TOP_ORGS", "metrics_top_orgs", int)
         if env.get("AIUSAGE_ALLOW_UNKNOWN_USERS"):
             kw["allow_unknown_users"] = env["AIUSAGE_ALLOW_UNKNOWN_USERS"].lower() in _TRUE
+        text("AIUSAGE_SERVER_TLS_CERT", "tls_cert")
+        text("AIUSAGE_SERVER_TLS_KEY", "tls_key")
         settings = cls(**kw)
         settings.validate()
         return settings
@@ -224,6 +246,14 @@ class Settings:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port {self.port} is out of range")
+        if self.redis_url:
+            # Imported here: commands that never touch Redis do not load the client.
+            from hubserver.lifetime.redis_url import RedisUrlError, parse_redis_url
+
+            try:
+                parse_redis_url(self.redis_url)
+            except RedisUrlError as exc:
+                raise ConfigurationError(f"--redis-url / AIUSAGE_REDIS_URL: {exc}") from exc
         if self.workers < 1:
             raise ConfigurationError("workers must be at least 1")
         if self.max_batch_events < 1:
@@ -247,3 +277,8 @@ class Settings:
             raise ConfigurationError("log_format must be 'text' or 'json'")
         if self.metrics_top_orgs < 0:
             raise ConfigurationError("metrics_top_orgs must not be negative")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigurationError(
+                "TLS needs both --tls-cert and --tls-key"
+                " (AIUSAGE_SERVER_TLS_CERT, AIUSAGE_SERVER_TLS_KEY)"
+            )

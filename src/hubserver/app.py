@@ -8,16 +8,23 @@ anywhere through ``mapped.hub_context``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from hubserver.connections.endpoint import AuthHook, ConnectionEndpoint
+from hubserver.hub.activator import HubActivator
+from hubserver.hub.filters import AnyHubFilter
 from hubserver.hub.handler import HubConnectionHandler
+from hubserver.hub.handover import DEFAULT_RESUME_TIMEOUT, HandoverService
 from hubserver.hub.hub import Hub, HubContext
 from hubserver.lifetime.base import HubLifetimeManager
 from hubserver.lifetime.memory import InMemoryLifetimeManager
 from hubserver.options import ConnectionOptions, HubOptions
 
 __all__ = ["MappedHub", "map_hub"]
+
+H = TypeVar("H", bound=Hub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +57,15 @@ class MappedHub:
 
 def map_hub(
     path: str,
-    hub_cls: type[Hub],
+    hub_cls: type[H],
     *,
     lifetime: HubLifetimeManager | None = None,
     hub_options: HubOptions | None = None,
     connection_options: ConnectionOptions | None = None,
     authenticate: AuthHook | None = None,
+    filters: Sequence[AnyHubFilter] = (),
+    activator: HubActivator[H] | None = None,
+    resume_timeout: float = DEFAULT_RESUME_TIMEOUT,
 ) -> MappedHub:
     """Mount ``hub_cls`` at ``path``.
 
@@ -68,15 +78,31 @@ def map_hub(
         connection_options: Transport/negotiate options.
         authenticate: Called on negotiate and on every transport request; returns the
             principal or raises :class:`~hubserver.errors.AuthenticationFailed`.
+        filters: Hub filters wrapping every invocation, connect and disconnect
+            (:mod:`hubserver.hub.filters`; docs/spec/hub-protocol.md §3.9), first = outermost.
+            Filters meant for every hub of an application go first in each hub's list
+            (ASP.NET runs global filters before per-hub ones):
+            ``filters=[*app_filters, *chat_filters]``.
+        activator: Creates (and releases) the hub instance of each call, e.g. to pass the
+            application's services to ``__init__`` (:mod:`hubserver.hub.activator`);
+            ``hub_cls()`` when None.
+        resume_timeout: Seconds a stateful reconnect for a connection of another server may
+            take to be handed over here before the client gets 404.
 
     Returns:
         The :class:`MappedHub` (endpoint, handler, lifetime, hub context).
     """
     manager = lifetime if lifetime is not None else InMemoryLifetimeManager()
-    handler = HubConnectionHandler(hub_cls, manager, hub_options or HubOptions())
+    handler = HubConnectionHandler(
+        hub_cls, manager, hub_options or HubOptions(), filters=filters, activator=activator
+    )
     endpoint = ConnectionEndpoint(
         path, handler.create_application, connection_options or ConnectionOptions(), authenticate
     )
+    if manager.supports_resume:
+        # Stateful connections resume on any server of the backplane
+        # (docs/spec/stateful-reconnect.md §5.4).
+        endpoint.resume = HandoverService(handler, endpoint.manager, resume_timeout).resume
     return MappedHub(
         endpoint=endpoint, handler=handler, lifetime=manager, hub_context=handler.hub_context
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiusage.auth.issuer import BuiltinIssuer
 from aiusage.auth.tokens import TokenVerifier
-from aiusage.realtime.hub import make_analytics_hub, make_authenticate
+from aiusage.realtime.hub import AnalyticsHub, AnalyticsHubActivator, make_authenticate
 from hubserver.connections.context import HttpRequestInfo
 from hubserver.errors import AuthenticationFailed
 from hubserver.hub.handler import HubConnectionHandler
@@ -86,10 +86,14 @@ class HubWorld:
         self.issuer._clock = self.wall  # tokens are minted on the same fake time
         self.verifier = TokenVerifier(self.issuer.token_config(), clock=self.wall)
         self.authenticate = make_authenticate(self.verifier, self.directory, cache_ttl=0)
-        self.hub_cls = make_analytics_hub(self.snapshots, self.directory)
         self.lifetime = InMemoryLifetimeManager()
         self.handler = HubConnectionHandler(
-            self.hub_cls, self.lifetime, clock=self.mono, wall_clock=self.wall, auto_tick=False
+            AnalyticsHub,
+            self.lifetime,
+            clock=self.mono,
+            wall_clock=self.wall,
+            auto_tick=False,
+            activator=AnalyticsHubActivator(self.snapshots, self.directory),
         )
         self.clients: list[HubTestClient] = []
 

@@ -15,7 +15,7 @@ import pytest
 
 from aiusage.auth.issuer import BuiltinIssuer
 from aiusage.auth.tokens import TokenVerifier
-from aiusage.realtime.hub import make_analytics_hub, make_authenticate
+from aiusage.realtime.hub import AnalyticsHub, AnalyticsHubActivator, make_authenticate
 from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.hub.handler import HubConnectionHandler
 from hubserver.lifetime.memory import InMemoryLifetimeManager
@@ -64,7 +64,9 @@ async def server(tmp_path):
     directory.org("initech", "canceled")
     hook = make_authenticate(TokenVerifier(issuer.token_config()), directory)
     handler = HubConnectionHandler(
-        make_analytics_hub(Snapshots(), directory), InMemoryLifetimeManager()
+        AnalyticsHub,
+        InMemoryLifetimeManager(),
+        activator=AnalyticsHubActivator(Snapshots(), directory),
     )
     endpoint = ConnectionEndpoint("/hubs/analytics", handler.create_application, authenticate=hook)
     srv = HubServer([endpoint], None, "127.0.0.1", 0, access_log=True)
@@ -189,7 +191,7 @@ async def test_official_js_client_with_a_cli_token(server, transport, caplog):
 
 async def test_long_polling_requests_are_reauthorized_every_time(server):
     srv, data_dir, handler = server
-    directory = handler.hub_cls.access_checker
+    directory = handler.activator.access_checker
     good = cli_token(data_dir, "ann", "acme", "Admin")
     auth = {"Authorization": f"Bearer {good}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.port}", timeout=10) as client:

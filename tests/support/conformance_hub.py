@@ -21,6 +21,17 @@ COMPLEX_GUID = uuid.UUID("00010203-0405-0607-0706-050403020100")
 """The Guid of ASP.NET Core's ``TestHub.SendComplexObject`` (docs/spec/checklist.md §8.1)."""
 
 
+def complex_object() -> dict[str, Any]:
+    """ASP.NET Core's ``TestHub.SendComplexObject`` value (docs/spec/checklist.md §8.1)."""
+    return {
+        "ByteArray": b"\x01\x02\x03",
+        "DateTime": dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        "Guid": COMPLEX_GUID,
+        "IntArray": [1, 2, 3],
+        "String": "hello world",
+    }
+
+
 class ConformanceHub(Hub):
     """Every invocation pattern of docs/spec/hub-protocol.md §3.4 plus the error cases of §3.5."""
 
@@ -60,13 +71,7 @@ class ConformanceHub(Hub):
         raise HubError(message)
 
     async def get_complex(self) -> dict[str, Any]:
-        return {
-            "ByteArray": b"\x01\x02\x03",
-            "DateTime": dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
-            "Guid": COMPLEX_GUID,
-            "IntArray": [1, 2, 3],
-            "String": "hello world",
-        }
+        return complex_object()
 
     async def increment(self) -> int:
         # Per-connection side effect: a replayed duplicate invocation would be counted twice.

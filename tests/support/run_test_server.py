@@ -2,10 +2,11 @@
 127.0.0.1, print ``{"port": N}`` on stdout once listening, run until SIGTERM/SIGINT.
 
     python -m tests.support.run_test_server [--port 0] [--path /conformance] [--stateful]
-        [--static] [--allowed-origin ORIGIN ...]
+        [--static] [--allowed-origin ORIGIN ...] [--functional [--tls-cert C --tls-key K]]
 
 Used by tests/integration/test_official_clients.py so that Node and Python clients hit a real
-socket in another process.
+socket in another process. ``--functional`` serves the hubs, echo endpoint and routes of
+:mod:`tests.support.functional_hub` instead (tests/integration/test_functional_conformance.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from hubserver.app import map_hub
 from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.options import ConnectionOptions
 from hubserver.server import HubServer
+from hubserver.server.tls import load_tls_context
 from tests.support.conformance_hub import ConformanceHub
+from tests.support.functional_hub import build_functional_app, functional_server
 from tests.support.static_pages import StaticApp
 
 DEFAULT_PATH = "/conformance"
@@ -39,6 +42,11 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--allowed-origin", action="append", default=[], help="CORS origin to allow (repeatable)"
     )
+    parser.add_argument(
+        "--functional", action="store_true", help="serve tests/support/functional_hub.py"
+    )
+    parser.add_argument("--tls-cert", help="with --functional: serve HTTPS with this PEM cert")
+    parser.add_argument("--tls-key", help="the PEM key of --tls-cert")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -59,6 +67,9 @@ async def main(argv: list[str] | None = None) -> None:
         port=args.port,
         access_log=args.access_log,
     )
+    if args.functional:
+        tls = load_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        server = functional_server(build_functional_app(), args.port, tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

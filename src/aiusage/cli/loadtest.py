@@ -36,8 +36,9 @@ from aiusage.loadtest.setup import ensure_organizations, load_token_file, mint_t
 
 MAX_DURATION_S = 24 * 3600
 
-EXTRA_MODULES = ("matplotlib",)
-"""What ``pip install 'aiusage[loadtest]'`` adds to the product's dependencies (the plots)."""
+EXTRA_MODULES = ("matplotlib", "picows")
+"""What ``pip install 'aiusage[loadtest]'`` adds to the product's dependencies (the plots,
+the WebSocket client)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=None, help="port (default 8080; 0 = any)")
     add_store_options(parser)
     parser.add_argument(
-        "--redis-url", default=None, help="Redis backplane URL (env AIUSAGE_REDIS_URL)"
+        "--redis-url",
+        default=None,
+        help="Redis backplane URL: redis://, rediss:// (TLS) or "
+        "redis+sentinel://host:port[,host:port]/service (env AIUSAGE_REDIS_URL)",
     )
     parser.add_argument(
         "--demo",
@@ -66,6 +69,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="built dashboard to serve at / "
         "(default: web/dashboard/dist/dashboard/browser when built)",
     )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        help="PEM certificate chain: serve https:// and wss:// (env AIUSAGE_SERVER_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key", default=None, help="PEM private key of --tls-cert (env AIUSAGE_SERVER_TLS_KEY)"
+    )
     parser.add_argument(_CHILD_FLAG, type=int, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(func=_serve)
 
@@ -83,8 +94,14 @@ def settings_from_serve_args(args: argparse.Namespace) -> Settings:
         cors_origins=tuple(args.cors_origins) if args.cors_origins else None,
         public_url=args.public_url,
         web_dir=Path(args.web_dir) if args.web_dir else None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     settings.validate()
+    # Load the certificate now: a bad file is reported before anything starts.
+    from aiusage.platform import tls_context
+
+    tls_context(settings)
     return settings
 
 
@@ -168,7 +185,9 @@ async def _serve_one(settings: Settings, worker_index: int | None) -> None:
         if settings.demo and (worker_index or 0) == 0:
             from aiusage.demo import run_simulator
 
-            url = f"http://127.0.0.1:{p.port}"
+            # Over TLS the simulator checks the certificate like any client (valid for
+            # 127.0.0.1, and trusted: a private CA through SSL_CERT_FILE; docs/deploy.md).
+            url = f"{settings.scheme}://127.0.0.1:{p.port}"
             p.spawn(run_simulator(url, p.db, p.issuer), "demo-simulator")
 
     await platform.serve(started)
@@ -199,6 +218,8 @@ def _child_argv(settings: Settings) -> list[str]:
         argv += ["--public-url", settings.public_url]
     if settings.web_dir:
         argv += ["--web-dir", str(settings.web_dir)]
+    if settings.tls_cert and settings.tls_key:
+        argv += ["--tls-cert", settings.tls_cert, "--tls-key", settings.tls_key]
     return argv
 
 

@@ -87,6 +87,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _create(args: argparse.Namespace) -> int:
+    redis_url = args.redis_url or settings_from_args(args).redis_url
+    if redis_url:
+        # A bad URL must stop the command before the user exists, not after.
+        from hubserver.lifetime.redis_url import RedisUrlError, parse_redis_url
+
+        try:
+            parse_redis_url(redis_url)
+        except RedisUrlError as exc:
+            print(f"aiusage user create: {exc}", file=sys.stderr)
+            return 2
     password_hash = hash_password(args.password) if args.password else None
 
     async def work(db: Database) -> int:
@@ -101,7 +111,6 @@ def _create(args: argparse.Namespace) -> int:
             )
         note = "" if password_hash else " (no password: cannot log in)"
         print(f"created user {user.id} <{user.email or '-'}> in {user.org_id} as {user.role}{note}")
-        redis_url = args.redis_url or settings_from_args(args).redis_url
         if redis_url:
             await _publish_user_joined(redis_url, user.org_id, user.id, user.email, user.created_at)
         return 0

@@ -32,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("worker", help="run export jobs in a separate process")
     add_store_options(parser)
     parser.add_argument(
-        "--redis-url", default=None, help="backplane to publish through (env AIUSAGE_REDIS_URL)"
+        "--redis-url",
+        default=None,
+        help="backplane to publish through: redis://, rediss:// or redis+sentinel:// "
+        "(env AIUSAGE_REDIS_URL)",
     )
     parser.add_argument(
         "--poll-interval", type=float, default=1.0, help="seconds between polls (default 1)"
@@ -56,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
             database_url=args.database_url,
             redis_url=args.redis_url,
         )
+        settings.validate()
     except AiUsageError as exc:
         print(f"aiusage worker: {exc.message}", file=sys.stderr)
         return 2

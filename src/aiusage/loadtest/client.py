@@ -3,9 +3,10 @@ Events and long polling (JSON or MessagePack), plus two comparison clients speak
 scenario through other stacks: Engine.IO v4 / Socket.IO over WebSocket and a plain WebSocket
 (the raw reference server).
 
-WebSocket connections are bare :class:`asyncio.Protocol` objects (no task, no queue per idle
-connection: 10K of them cost a few MB in the client). SSE and long polling are inherently a
-request loop per connection, so each has one task.
+WebSocket connections (:mod:`aiusage.loadtest.ws`) are picows listeners without a task or a
+queue per idle connection. SSE and long polling are
+inherently a request loop per connection, so each has one task; their HTTP responses are
+parsed by httptools (:class:`aiusage.loadtest.wire.HttpResponseReader`).
 
 Every pushed message goes through :meth:`Conn.on_record`: the hub message type decides what
 happens (Invocation -> delivery; Ping -> nothing; Close -> end), and a marker
@@ -22,7 +23,7 @@ import random
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from aiusage.loadtest import wire
 from aiusage.loadtest.stats import _FLOOR_US, _LOG_GROWTH, LatencyHistogram, SeqTracker
@@ -117,7 +118,8 @@ class Runtime:
         return hist
 
 
-def _query(params: dict[str, str]) -> str:
+def query_string(params: dict[str, str]) -> str:
+    """``a=1&b=2`` for a request target."""
     return urllib.parse.urlencode(params)
 
 
@@ -163,10 +165,27 @@ async def http_call(
         writer.close()
 
 
+CONN_SLOTS: Final = (
+    "binary",
+    "index",
+    "last_sent",
+    "org",
+    "ready",
+    "rt",
+    "tracker",
+    "transport_name",
+)
+"""The attributes :class:`Conn` sets: every concrete connection class declares them in its
+``__slots__`` (Conn itself has none, so it can be mixed with picows' compiled listener)."""
+
+
 class Conn:
     """State shared by every connection kind: organization, sequence tracker, record handling."""
 
-    __slots__ = ("binary", "index", "last_sent", "org", "ready", "rt", "tracker", "transport_name")
+    if not TYPE_CHECKING:
+        # Empty at run time (the concrete classes declare CONN_SLOTS); hidden from mypy, which
+        # would check the assignments below against this class's own, empty, __slots__.
+        __slots__ = ()
 
     def __init__(
         self, rt: Runtime, index: int, org: str, transport_name: str, binary: bool
@@ -264,7 +283,7 @@ async def negotiate(conn: Conn, source: str) -> str:
     """POST ``{path}/negotiate?negotiateVersion=1`` (docs/spec/negotiate.md §1.1, §1.3): the
     ``connectionToken`` to put in ``id=``."""
     cfg = conn.rt.cfg
-    q = _query({"negotiateVersion": "1", "organizationId": conn.org})
+    q = query_string({"negotiateVersion": "1", "organizationId": conn.org})
     status, body = await http_call(
         cfg.host, cfg.port, "POST", f"{cfg.path}/negotiate?{q}", conn.headers(), source=source
     )
@@ -277,211 +296,6 @@ async def negotiate(conn: Conn, source: str) -> str:
     return token
 
 
-# -- WebSocket -------------------------------------------------------------------------------
-
-
-class WsConn(Conn, asyncio.Protocol):
-    """One WebSocket connection: SignalR, Socket.IO (Engine.IO v4) or raw, per ``mode``."""
-
-    __slots__ = ("_done", "_state", "buf", "mode", "reader", "transport", "ws_key")
-
-    def __init__(self, rt: Runtime, index: int, org: str, binary: bool, mode: str) -> None:
-        Conn.__init__(self, rt, index, org, "ws" if mode == "signalr" else mode, binary)
-        self.mode = mode
-        self.transport: asyncio.Transport | None = None
-        self.reader = wire.WsReader()
-        self.buf = bytearray()
-        self._state = 0  # 0 http, 1 hub handshake, 2 open
-        self._done: asyncio.Future[None] | None = None
-        self.ws_key = ""
-
-    async def start(self) -> None:
-        cfg = self.rt.cfg
-        source = cfg.sources[self.index % len(cfg.sources)]
-        headers = self.headers()
-        if self.mode == "signalr" and cfg.skip_negotiation:
-            # Several server processes behind one port (SO_REUSEPORT) and no sticky proxy: a
-            # negotiated id would only be known to the process that answered the negotiate.
-            target = f"{cfg.path}?" + _query({"organizationId": self.org})
-        elif self.mode == "signalr":
-            token = await negotiate(self, source)
-            target = f"{cfg.path}?" + _query({"id": token, "organizationId": self.org})
-        elif self.mode == "socketio":
-            target = f"{cfg.path}?" + _query(
-                {"EIO": "4", "transport": "websocket", "org": self.org}
-            )
-        else:
-            target = f"{cfg.path}?" + _query({"org": self.org})
-        request, self.ws_key = wire.upgrade_request(cfg.host, cfg.port, target, headers)
-        self.reader = wire.WsReader()
-        self.buf = bytearray()
-        self._state = 0
-        self._done = self.rt.loop.create_future()
-        transport, _ = await asyncio.wait_for(
-            self.rt.loop.create_connection(
-                lambda: self, cfg.host, cfg.port, local_addr=(source, 0)
-            ),
-            HTTP_TIMEOUT_S,
-        )
-        transport.write(request)
-        try:
-            await asyncio.wait_for(self._done, HTTP_TIMEOUT_S)
-        except BaseException:
-            transport.abort()
-            raise
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._done is not None and not self._done.done():
-            self._done.set_exception(exc)
-
-    def _opened(self) -> None:
-        self._state = 2
-        self.mark_ready()
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionError(f"closed during connect: {exc!r}"))
-        self.transport = None
-        self.mark_lost(repr(exc) if exc else "closed by server")
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(wire.client_frame(opcode, payload))
-            self.last_sent = time.monotonic()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        if self._state == 0:
-            self.buf += data
-            i = self.buf.find(b"\r\n\r\n")
-            if i < 0:
-                return
-            head = wire.parse_head(bytes(self.buf[:i]))
-            rest = bytes(self.buf[i + 4 :])
-            self.buf.clear()
-            if head.status != 101:
-                self._fail(ConnectionError(f"upgrade refused: HTTP {head.status}"))
-                assert self.transport is not None
-                self.transport.close()
-                return
-            if head.headers.get("sec-websocket-accept") != wire.accept_value(self.ws_key):
-                self._fail(ConnectionError("bad Sec-WebSocket-Accept"))
-                assert self.transport is not None
-                self.transport.close()
-                return
-            if self.mode == "signalr":
-                self._state = 1
-                opcode = wire.OP_BINARY if self.binary else wire.OP_TEXT
-                self._send(opcode, wire.handshake_request("messagepack" if self.binary else "json"))
-            elif self.mode == "raw":
-                self._opened()
-            else:
-                self._state = 1  # wait for the Engine.IO open packet
-            data = rest
-            if not data:
-                return
-        try:
-            frames = self.reader.feed(data)
-        except wire.WsFrameError as exc:
-            self.rt.error(f"ws: {exc}")
-            if self.transport is not None:
-                self.transport.abort()
-            return
-        for op, payload in frames:
-            if op == wire.OP_PING:
-                self._send(wire.OP_PONG, payload)
-            elif op == wire.OP_CLOSE:
-                self._send(wire.OP_CLOSE, payload[:2])
-                if self.transport is not None:
-                    self.transport.close()
-                return
-            elif op in (wire.OP_TEXT, wire.OP_BINARY) and not self._on_payload(payload, now):
-                if self.transport is not None:
-                    self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
-                    self.transport.close()
-                return
-
-    def _on_payload(self, payload: bytes, now: float) -> bool:
-        if self.mode == "raw":
-            self.on_message(payload, now)
-            return True
-        if self.mode == "socketio":
-            return self._on_eio(payload, now)
-        if self._state == 1:
-            self.buf += payload
-            try:
-                if wire.parse_handshake_response(self.buf) is None:
-                    return True
-            except wire.HandshakeRefused as exc:
-                self._fail(ConnectionError(f"handshake refused: {exc}"))
-                return False
-            # The JS client pings right after the handshake (docs/spec/handshake.md §3.2.6).
-            self.send_ping()
-            self._opened()
-            if not self.buf:
-                return True
-            payload = bytes(self.buf)
-            self.buf.clear()
-        # One WebSocket message holds whole records (docs/spec/transports.md §2.2).
-        if self.binary:
-            records = wire.split_records(bytearray(payload), True)
-            return all(self.on_record(record, now) for record in records)
-        pos = 0
-        for _ in range(len(payload)):  # bounded: every pass consumes one record
-            i = payload.find(b"\x1e", pos)
-            if i < 0:
-                break
-            # Fast path: an Invocation as hubserver/.NET write it (type first,
-            # docs/spec/hub-protocol.md §3.3).
-            if payload.startswith(b'{"type":1,', pos):
-                self.on_message(payload, now, pos, i)
-            elif not self.on_record(payload[pos:i], now):
-                return False
-            pos = i + 1
-        return True
-
-    def _on_eio(self, payload: bytes, now: float) -> bool:
-        """Engine.IO v4 packets: 0 open, 2 ping -> 3 pong, 4 message (Socket.IO 0/2 inside)."""
-        if not payload:
-            return True
-        kind = payload[:1]
-        if kind == b"2":
-            self._send(wire.OP_TEXT, b"3")
-            self.rt.server_pings += 1
-        elif kind == b"0":
-            self._send(wire.OP_TEXT, b"40")  # Socket.IO CONNECT to namespace "/"
-        elif kind == b"4":
-            sio = payload[1:2]
-            if sio == b"0":
-                self._opened()
-            elif sio == b"2":
-                self.on_message(payload, now)
-            elif sio == b"4":
-                self._fail(ConnectionError(f"socket.io connect error {payload[:100]!r}"))
-                return False
-        elif kind == b"1":
-            return False
-        return True
-
-    def send_ping(self) -> None:
-        if self.mode == "signalr" and self.transport is not None:
-            self._send(
-                wire.OP_BINARY if self.binary else wire.OP_TEXT, wire.ping_record(self.binary)
-            )
-
-    def close(self) -> None:
-        if self.transport is not None:
-            if self.mode == "signalr" and self._state == 2:
-                close = b"\x03\x92\x07\xc0" if self.binary else b'{"type":7}\x1e'
-                self._send(wire.OP_BINARY if self.binary else wire.OP_TEXT, close)
-            self._send(wire.OP_CLOSE, (1000).to_bytes(2, "big"))
-            self.transport.close()
-
-
 # -- Server-Sent Events and long polling ------------------------------------------------------
 
 
@@ -489,7 +303,15 @@ class HttpStreamConn(Conn):
     """SSE (``GET`` text/event-stream + ``POST`` sends) or long polling (``GET`` loop +
     ``POST``)."""
 
-    __slots__ = ("_closing", "conn_token", "handshake_buf", "hs_done", "task", "writer")
+    __slots__ = (
+        *CONN_SLOTS,
+        "_closing",
+        "conn_token",
+        "handshake_buf",
+        "hs_done",
+        "task",
+        "writer",
+    )
 
     def __init__(self, rt: Runtime, index: int, org: str, binary: bool, name: str) -> None:
         Conn.__init__(self, rt, index, org, name, binary)
@@ -509,7 +331,7 @@ class HttpStreamConn(Conn):
         params = {"id": self.conn_token, "organizationId": self.org}
         if extra:
             params.update(extra)
-        return f"{self.rt.cfg.path}?{_query(params)}"
+        return f"{self.rt.cfg.path}?{query_string(params)}"
 
     async def post(self, body: bytes) -> None:
         """docs/spec/transports.md §2.5: POST whole records; 200 expected."""
@@ -709,6 +531,10 @@ def make_conn(rt: Runtime, index: int) -> Conn:
     cfg = rt.cfg
     org = cfg.orgs[index % len(cfg.orgs)]
     binary = cfg.protocol == "messagepack"
+    # Imported here: picows is part of the optional loadtest extra, and the CLI imports this
+    # module (through the coordinator) before it can tell a user the extra is missing.
+    from aiusage.loadtest.ws import WsConn
+
     if cfg.kind != "signalr":
         return WsConn(rt, index, org, False, cfg.kind)
     transport = cfg.transports[index % len(cfg.transports)]

@@ -7,8 +7,8 @@ operator's guide.
 
 from aiusage.observability.limits import (
     OrgConnectionTracker,
+    OrgLimitFilter,
     guard_authenticate,
-    limit_org_connections,
 )
 from aiusage.observability.logs import (
     JsonFormatter,
@@ -25,11 +25,11 @@ __all__ = [
     "JsonFormatter",
     "MetricsCollector",
     "OrgConnectionTracker",
+    "OrgLimitFilter",
     "RedactingFilter",
     "RequestIdMiddleware",
     "configure_logging",
     "guard_authenticate",
     "install_metrics",
-    "limit_org_connections",
     "redact",
 ]

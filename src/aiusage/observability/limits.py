@@ -10,8 +10,8 @@ The limit is enforced twice:
   WebSocket upgrade without ``id``, docs/spec/transports.md §2.1/§2.6) of an organization at its
   limit gets **503** ``Organization connection limit reached (N)`` — the JS client reports it
   and its automatic reconnect retries later;
-* exactly, in the hub's ``on_connected`` (:func:`limit_org_connections`): connections that
-  negotiated concurrently and would overshoot are closed with the hub error
+* exactly, by the hub filter :class:`OrgLimitFilter` around the hub's ``on_connected``:
+  connections that negotiated concurrently and would overshoot are closed with the hub error
   ``Connection closed with an error. HubException: Organization connection limit reached (N)``.
 
 The limit is per process: with P processes an organization may hold up to P x N connections
@@ -28,16 +28,23 @@ share and every other tenant can still connect.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Final
 
-from hubserver import AuthenticationFailed, AuthHook, HttpRequestInfo, Hub, HubError, Principal
+from hubserver import (
+    AuthenticationFailed,
+    AuthHook,
+    HttpRequestInfo,
+    HubError,
+    HubLifetimeContext,
+    Principal,
+)
 
 __all__ = [
     "ORG_LIMIT_TEXT",
     "OrgConnectionTracker",
+    "OrgLimitFilter",
     "guard_authenticate",
-    "limit_org_connections",
     "org_tenant",
     "tenant_connection_cap",
 ]
@@ -191,39 +198,58 @@ def guard_authenticate(authenticate: AuthHook, tracker: OrgConnectionTracker) ->
     return guarded
 
 
-def limit_org_connections(hub_cls: type[Hub], tracker: OrgConnectionTracker) -> type[Hub]:
-    """A subclass of ``hub_cls`` that counts its connections per organization in ``tracker``
-    and refuses (hub error Close, no reconnect) connections beyond the limit."""
+class OrgLimitFilter:
+    """Hub filter that counts a hub's connections per organization in ``tracker`` and refuses
+    (hub error Close, no reconnect) connections beyond the limit.
 
-    async def on_connected(self: Hub) -> None:
-        principal = self.context.principal
+    Register it first in the hub's filter list, so it wraps every other connect hook: a
+    refused connection then runs none of them.
+
+    Args:
+        tracker: The per-organization counts and limit.
+    """
+
+    __slots__ = ("tracker",)
+
+    def __init__(self, tracker: OrgConnectionTracker) -> None:
+        self.tracker = tracker
+
+    async def on_connected(
+        self,
+        context: HubLifetimeContext,
+        next: Callable[[HubLifetimeContext], Awaitable[None]],
+    ) -> None:
+        """Count the connection (or refuse it), then run the rest of the connect chain.
+
+        Raises:
+            HubError: The organization is at its limit.
+        """
+        caller = context.context
+        principal = caller.principal
         org = _org_of(principal)
         if org is not None:
-            tracker.acquire(org, exempt=_is_super_admin(principal))
-            self.context.items[_COUNTED_ORG_ITEM] = org
+            self.tracker.acquire(org, exempt=_is_super_admin(principal))
+            caller.items[_COUNTED_ORG_ITEM] = org
         try:
-            await hub_cls.on_connected(self)
+            await next(context)
         except BaseException:
-            # The engine does not call on_disconnected after a failed on_connected.
-            counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
-            if isinstance(counted, str):
-                tracker.release(counted)
+            # The engine does not run the disconnect chain after a failed connect.
+            self._release(context)
             raise
 
-    async def on_disconnected(self: Hub, exception: BaseException | None) -> None:
+    async def on_disconnected(
+        self,
+        context: HubLifetimeContext,
+        exception: BaseException | None,
+        next: Callable[[HubLifetimeContext, BaseException | None], Awaitable[None]],
+    ) -> None:
+        """Run the rest of the disconnect chain, then forget the connection."""
         try:
-            await hub_cls.on_disconnected(self, exception)
+            await next(context, exception)
         finally:
-            counted = self.context.items.pop(_COUNTED_ORG_ITEM, None)
-            if isinstance(counted, str):
-                tracker.release(counted)
+            self._release(context)
 
-    namespace: Mapping[str, Any] = {
-        "on_connected": on_connected,
-        "on_disconnected": on_disconnected,
-        "__module__": hub_cls.__module__,
-        "__doc__": hub_cls.__doc__,
-        "__qualname__": hub_cls.__qualname__,
-    }
-    subclass: type[Hub] = type(hub_cls.__name__, (hub_cls,), dict(namespace))
-    return subclass
+    def _release(self, context: HubLifetimeContext) -> None:
+        counted = context.context.items.pop(_COUNTED_ORG_ITEM, None)
+        if isinstance(counted, str):
+            self.tracker.release(counted)

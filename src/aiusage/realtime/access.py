@@ -31,9 +31,11 @@ the engine principal. Its ``user_id`` (what ``Clients.User`` targets) is tenant-
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from aiusage.auth.access_policy import (
     ACTIVE_SUBSCRIPTIONS,
@@ -65,6 +67,7 @@ __all__ = [
     "PRINCIPAL_ITEM",
     "AccessChecker",
     "AccessPolicy",
+    "HubPrincipal",
     "hub_user_id",
     "make_authenticate",
     "principal_of",
@@ -78,9 +81,59 @@ def hub_user_id(org_id: str, user_id: str) -> str:
     return f"{org_id}:{user_id}"
 
 
+@dataclass(slots=True)
+class HubPrincipal(Principal):
+    """The engine principal :func:`make_authenticate` returns, carrying the platform principal
+    built from the same claims, so the hub and the revalidation sweep never parse them again
+    (one principal and one claims mapping per connection instead of two of each)."""
+
+    user: UserPrincipal | None = field(default=None, compare=False, repr=False)
+
+
 def principal_of(principal: Principal) -> UserPrincipal:
-    """The platform principal behind an engine principal built by :func:`make_authenticate`."""
+    """The platform principal behind an engine principal built by :func:`make_authenticate`.
+
+    Raises:
+        ValueError: ``principal`` was built elsewhere and its claims lack ``sub``, ``org`` or
+            ``role``.
+    """
+    user = getattr(principal, "user", None)
+    if isinstance(user, UserPrincipal):
+        return user
     return UserPrincipal.from_claims(principal.claims)
+
+
+_SHARED_VALUES: Final = frozenset({"iss", "aud", "org", "role", KNOWN_USER_CLAIM})
+"""Claims whose string values repeat across the connections of an instance."""
+_ROLE_SETS: dict[frozenset[str], frozenset[str]] = {}
+_MAX_ROLE_SETS: Final = 64
+
+
+def _connection_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a token's claims for a connection that lives for hours.
+
+    A decoded token brings its own copy of every claim name and of values every connection
+    shares (issuer, audience, organization, role); interned, 10,000 connections hold one of each
+    instead of 10,000 (about 0.7 KB per connection). Interned strings are freed with their
+    last reference.
+    """
+    out: dict[str, Any] = {}
+    for key, value in claims.items():
+        name = sys.intern(key)
+        if name in _SHARED_VALUES and type(value) is str:
+            value = sys.intern(value)
+        out[name] = value
+    return out
+
+
+def _shared_roles(roles: frozenset[str]) -> frozenset[str]:
+    """One frozenset per distinct role combination (a frozenset costs 216 bytes)."""
+    shared = _ROLE_SETS.get(roles)
+    if shared is not None:
+        return shared
+    if len(_ROLE_SETS) < _MAX_ROLE_SETS:
+        _ROLE_SETS[roles] = roles
+    return roles
 
 
 def make_authenticate(
@@ -141,15 +194,22 @@ def make_authenticate(
         if requested is not None and not acting.can_access_org(requested):
             raise AuthenticationFailed(403, "Organization mismatch")  # a demoted SuperAdmin
         # Normalised names, whatever claim names the token config uses (principal_of reads these).
-        claims = dict(user.claims)
+        claims = _connection_claims(user.claims)
         claims["org"] = user.org
         claims["role"] = sorted(acting.roles)
         claims.pop(KNOWN_USER_CLAIM, None)  # only this hook may set it, never the token
         if store_role is not None:
+            store_role = sys.intern(store_role)
             claims["role"] = store_role
             claims[KNOWN_USER_CLAIM] = store_role
-        return Principal(
-            user_id=hub_user_id(user.org, user.sub), claims=claims, expires_at=user.exp
+        parsed = UserPrincipal.from_claims(claims)
+        return HubPrincipal(
+            user_id=hub_user_id(user.org, user.sub),
+            claims=claims,
+            expires_at=user.exp,
+            user=UserPrincipal(
+                parsed.sub, parsed.org, _shared_roles(parsed.roles), parsed.exp, claims
+            ),
         )
 
     return authenticate

@@ -14,14 +14,14 @@ Tenant isolation rests on three rules, all enforced on the server:
 (the store's key is ``(org_id, id)``; agents report employees by their own ids), so org-a's
 ``X`` never receives org-b's ``X``'s ExportCompleted or alerts (docs/security.md).
 
-A fresh hub instance serves each invocation (hubserver's model, as ASP.NET Core), so the
-snapshot provider and the access checker are class attributes, set by
-:func:`make_analytics_hub`.
+A fresh hub instance serves each invocation (hubserver's model, as ASP.NET Core); the
+:class:`AnalyticsHubActivator` mapped with it gives every instance the platform's services (the
+snapshot provider and the access checker) through ``__init__``.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 from aiusage.auth.deps import requested_organization
 from aiusage.auth.principal import ADMIN, SUPER_ADMIN, UserPrincipal
@@ -40,8 +40,8 @@ __all__ = [
     "ADMIN_GROUP",
     "SUPERADMIN_GROUP",
     "AnalyticsHub",
+    "AnalyticsHubActivator",
     "SnapshotProvider",
-    "make_analytics_hub",
     "make_authenticate",
     "org_group",
     "user_group",
@@ -82,10 +82,20 @@ class AnalyticsHub(Hub):
     Client -> server methods: ``JoinOrganizationGroup()``,
     ``JoinOrganization(orgId)``, ``LeaveOrganization(orgId)``,
     ``BroadcastDashboardUpdate(orgId, metrics)``, ``GetDashboardSnapshot()``.
+
+    Args:
+        snapshot_provider: Serves ``GetDashboardSnapshot`` (``DashboardService``); without one
+            the method answers ``Dashboard unavailable``.
+        access_checker: Lets ``JoinOrganization`` refuse unknown organizations.
     """
 
-    snapshot_provider: ClassVar[SnapshotProvider | None] = None
-    access_checker: ClassVar[AccessChecker | None] = None
+    def __init__(
+        self,
+        snapshot_provider: SnapshotProvider | None = None,
+        access_checker: AccessChecker | None = None,
+    ) -> None:
+        self.snapshot_provider = snapshot_provider
+        self.access_checker = access_checker
 
     # -- caller identity --------------------------------------------------------------------
 
@@ -161,7 +171,7 @@ class AnalyticsHub(Hub):
         """
         self._require_super_admin()
         _check_org_id(org_id)
-        checker = type(self).access_checker
+        checker = self.access_checker
         if checker is not None and await checker.subscription_status(org_id) is None:
             raise HubError("Unknown organization")
         await self.groups.add(self.context.connection_id, org_group(org_id))
@@ -213,7 +223,7 @@ class AnalyticsHub(Hub):
                 validation message for a bad zone or period.
         """
         user = self._user()
-        provider = type(self).snapshot_provider
+        provider = self.snapshot_provider
         if provider is None:
             raise HubError("Dashboard unavailable")
         org_id = self._home_org(user)
@@ -230,23 +240,28 @@ class AnalyticsHub(Hub):
             raise HubError(str(exc)) from exc
 
 
-def make_analytics_hub(
-    snapshot_provider: SnapshotProvider | None,
-    access_checker: AccessChecker | None = None,
-) -> type[AnalyticsHub]:
-    """An :class:`AnalyticsHub` subclass bound to its services.
+class AnalyticsHubActivator:
+    """Creates every :class:`AnalyticsHub` instance with the platform's services
+    (the hub's ``activator`` in ``map_hub``).
 
     Args:
         snapshot_provider: Serves ``GetDashboardSnapshot`` (``DashboardService``).
         access_checker: Used by ``JoinOrganization`` to refuse unknown organizations.
     """
-    return type(
-        "AnalyticsHub",
-        (AnalyticsHub,),
-        {
-            "snapshot_provider": snapshot_provider,
-            "access_checker": access_checker,
-            "__module__": __name__,
-            "__doc__": AnalyticsHub.__doc__,
-        },
-    )
+
+    __slots__ = ("access_checker", "snapshot_provider")
+
+    def __init__(
+        self,
+        snapshot_provider: SnapshotProvider | None,
+        access_checker: AccessChecker | None = None,
+    ) -> None:
+        self.snapshot_provider = snapshot_provider
+        self.access_checker = access_checker
+
+    def create(self, hub_cls: type[AnalyticsHub]) -> AnalyticsHub:
+        """A hub instance holding the services."""
+        return hub_cls(self.snapshot_provider, self.access_checker)
+
+    def release(self, hub: AnalyticsHub) -> None:
+        """Nothing to free: the services outlive the call."""

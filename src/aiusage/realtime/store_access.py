@@ -60,9 +60,16 @@ class _SingleFlight(Generic[_T]):
 
     def put(self, key: str, value: _T) -> None:
         """Remember ``value`` for ``key`` from now on (a fresher answer loaded elsewhere)."""
-        if len(self._done) >= self._max:
-            self._done.clear()
-        self._done[key] = (self._clock(), value)
+        done = self._done
+        now = self._clock()
+        if len(done) >= self._max:
+            # Expired answers go first: clearing everything when 10,000 organizations are
+            # cached would send every connect of a storm back to the database.
+            for stale in [k for k, (at, _) in done.items() if now - at >= self._ttl]:
+                del done[stale]
+            if len(done) >= self._max:
+                done.clear()
+        done[key] = (now, value)
 
 
 class StoreAccess:

@@ -10,6 +10,7 @@ request head, before reading any body, and :meth:`ConnectionEndpoint.serve` once
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from hubserver.connections.manager import (
     ConnectionManager,
     ConnectionStatus,
     HttpConnectionContext,
+    claimed_connection_id,
 )
 from hubserver.errors import AuthenticationFailed
 from hubserver.options import ConnectionOptions
@@ -38,6 +40,13 @@ AuthHook = Callable[[HttpRequestInfo], Awaitable[Principal | None]]
 :class:`~hubserver.errors.AuthenticationFailed` to refuse with its status."""
 
 ApplicationFactory = Callable[[ConnectionContext], ConnectionApplication]
+
+ResumeHook = Callable[
+    [str, Principal | None, HttpRequestInfo], Awaitable[HttpConnectionContext | None]
+]
+"""Cross-server resume (docs/spec/stateful-reconnect.md §5.4): a WebSocket for a resumable token
+unknown here -> the connection taken over from its owner and registered here, paused, or None
+(404); raise :class:`~hubserver.errors.AuthenticationFailed` to refuse with its status."""
 
 _JSON = "application/json"
 _TEXT = "text/plain"
@@ -83,6 +92,9 @@ class ConnectionEndpoint:
         self.cors = CorsPolicy(self.options.allowed_origins)
         self.manager = ConnectionManager(self.options, clock, sweep_interval)
         self._shutting_down = False
+        self.resume: ResumeHook | None = None
+        """Set by the hub layer when connections can resume here from another server."""
+        self._resuming: set[asyncio.Task[None]] = set()
 
     # --- public API -----------------------------------------------------------------------
 
@@ -369,10 +381,48 @@ class ConnectionEndpoint:
                 return
             ctx: HttpConnectionContext | None = self.manager.create(request, principal, 0)
         else:
+            if (
+                self.resume is not None
+                and self.manager.get(token) is None
+                and claimed_connection_id(token) is not None
+                and not self._shutting_down
+            ):
+                task = asyncio.get_running_loop().create_task(
+                    self._resume_websocket(self.resume, request, token, principal, exchange)
+                )
+                self._resuming.add(task)
+                task.add_done_callback(self._resuming.discard)
+                return
             ctx = self._lookup(token, principal, exchange)
             if ctx is None:
                 return
         assert ctx is not None
+        self._accept_websocket(ctx, request, exchange)
+
+    async def _resume_websocket(
+        self,
+        hook: ResumeHook,
+        request: HttpRequestInfo,
+        token: str,
+        principal: Principal | None,
+        exchange: HttpExchange,
+    ) -> None:
+        try:
+            ctx = await hook(token, principal, request)
+        except AuthenticationFailed as exc:
+            exchange.respond(exc.status, _text(exc.message), _TEXT)
+            return
+        if ctx is None:
+            exchange.respond(404, _text("No Connection with that ID"))
+            return
+        if exchange.closed:
+            return  # the client left; the resumed connection expires like any paused one
+        self._accept_websocket(ctx, request, exchange)
+
+    def _accept_websocket(
+        self, ctx: HttpConnectionContext, request: HttpRequestInfo, exchange: HttpExchange
+    ) -> None:
+        key = request.headers.get("sec-websocket-key", "")
         if not self._check_transport(ctx, TransportType.WEB_SOCKETS, exchange):
             return
         current = ctx.current_transport

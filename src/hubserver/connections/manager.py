@@ -46,6 +46,25 @@ def new_connection_id() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode("ascii")
 
 
+_RESUMABLE_SEPARATOR = "."
+"""Between the connection id and the secret in a resumable connection's token."""
+
+
+def new_resumable_token(connection_id: str) -> str:
+    """``<connectionId>.<secret>`` for a connection that may resume on another server
+    (docs/spec/stateful-reconnect.md §5.4): any server can tell which connection the token
+    claims; only the owner, who knows the whole token, can confirm the secret part."""
+    return connection_id + _RESUMABLE_SEPARATOR + new_connection_id()
+
+
+def claimed_connection_id(token: str) -> str | None:
+    """The connection id a resumable token claims, or None when ``token`` is not one."""
+    connection_id, sep, secret = token.partition(_RESUMABLE_SEPARATOR)
+    if not sep or len(connection_id) != 22 or len(secret) != 22:
+        return None
+    return connection_id
+
+
 class ConnectionStatus(enum.IntEnum):
     """Lifecycle of an :class:`HttpConnectionContext`."""
 
@@ -216,6 +235,48 @@ class HttpConnectionContext:
         if transport is not None:
             transport.abort()
         self._dispose(None)
+
+    def park(self) -> bool:
+        """Graceful server stop of a stateful connection (docs/spec/stateful-reconnect.md §5.5):
+        drop the socket without a Close message, so the client reconnects with the same token
+        (to another server), and keep the connection paused, buffering, until it is handed
+        over or the disconnect timeout ends it. False when it has nothing to park."""
+        transport = self._transport
+        if (
+            transport is None
+            or self._closing
+            or not self.stateful_reconnect
+            or self.status is ConnectionStatus.DISPOSED
+        ):
+            return False
+        self._transport = None
+        self._paused = True
+        self._set_inactive()
+        app = self._application
+        if app is not None:
+            app.transport_paused()
+        transport.abort()
+        return True
+
+    def pause_for_handover(self) -> None:
+        """Another server claims this connection while its socket still looks alive here: the
+        client's new socket went there, so this one is dead (as an upgrade with the same token
+        would displace it, docs/spec/stateful-reconnect.md §5.3)."""
+        if self._transport is not None:
+            self.park()
+
+    def hand_over(self) -> None:
+        """The connection now lives on another server: forget it here without telling the
+        application (no disconnect hooks run; docs/spec/stateful-reconnect.md §5.4)."""
+        if self.status is ConnectionStatus.DISPOSED:
+            return
+        self.status = ConnectionStatus.DISPOSED
+        self._closing = True
+        transport = self._transport
+        self._transport = None
+        if transport is not None:
+            transport.abort()
+        self._manager._remove(self)
 
     # --- transport side -------------------------------------------------------------------
 
@@ -421,7 +482,12 @@ class ConnectionManager:
         In negotiate version 0 the token *is* the connection id (docs/spec/negotiate.md §1.3).
         """
         connection_id = new_connection_id()
-        token = new_connection_id() if negotiate_version > 0 else connection_id
+        if negotiate_version == 0:
+            token = connection_id
+        elif stateful_negotiated:
+            token = new_resumable_token(connection_id)
+        else:
+            token = new_connection_id()
         ctx = HttpConnectionContext(
             self,
             ConnectionId(connection_id),
@@ -431,6 +497,38 @@ class ConnectionManager:
             negotiate_version,
             stateful_negotiated,
         )
+        return self._register(ctx, principal)
+
+    def adopt(
+        self, token: str, request: HttpRequestInfo, principal: Principal | None
+    ) -> HttpConnectionContext:
+        """Register a stateful WebSocket connection resumed from another server
+        (docs/spec/stateful-reconnect.md §5.4): same id and token, paused, so the transport that
+        attaches next resumes it instead of starting an application.
+
+        Raises:
+            ValueError: ``token`` is not a resumable token.
+        """
+        connection_id = claimed_connection_id(token)
+        if connection_id is None:
+            raise ValueError("not a resumable connection token")
+        ctx = HttpConnectionContext(
+            self,
+            ConnectionId(connection_id),
+            ConnectionToken(token),
+            request,
+            principal,
+            1,
+            True,
+        )
+        ctx._transport_type = TransportType.WEB_SOCKETS
+        ctx._paused = True
+        return self._register(ctx, principal)
+
+    def _register(
+        self, ctx: HttpConnectionContext, principal: Principal | None
+    ) -> HttpConnectionContext:
+        token = ctx.connection_token
         tenant = self.tenant_of(principal)
         if tenant is not None:
             ctx.tenant = tenant

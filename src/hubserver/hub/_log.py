@@ -12,6 +12,7 @@ logger = logging.getLogger("hubserver.hub")
 
 ON_CONNECTED_FAILED = "hub.on_connected_failed"
 ON_DISCONNECTED_FAILED = "hub.on_disconnected_failed"
+HUB_RELEASE_FAILED = "hub.release_failed"
 LIFETIME_DISCONNECT_FAILED = "hub.lifetime_disconnect_failed"
 METHOD_FAILED = "hub.method_failed"
 RESULT_NOT_SERIALIZABLE = "hub.result_not_serializable"

@@ -30,6 +30,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from hubserver.connections.context import ConnectionContext, HttpRequestInfo, Principal
+from hubserver.connections.manager import claimed_connection_id
 from hubserver.errors import (
     HandshakeError,
     HubError,
@@ -54,6 +55,7 @@ from hubserver.protocol.handshake import (
     select_protocol,
     write_handshake_response,
 )
+from hubserver.protocol.message_buffer import BufferSnapshot
 from hubserver.protocol.messages import (
     PING,
     TRACKABLE_TYPES,
@@ -300,6 +302,15 @@ class HubConnection:
         return self._outbox is not None
 
     @property
+    def resumable(self) -> bool:
+        """Stateful and its token lets another server claim it
+        (docs/spec/stateful-reconnect.md §5.4)."""
+        return (
+            self._outbox is not None
+            and claimed_connection_id(self._ctx.connection_token) is not None
+        )
+
+    @property
     def outbox(self) -> Outbox | None:
         """Stateful reconnect's buffering (None without stateful reconnect)."""
         return self._outbox
@@ -497,8 +508,62 @@ class HubConnection:
         self._close(CloseMessage(error=error, allow_reconnect=allow_reconnect), exc)
 
     def server_shutdown(self) -> None:
-        """Graceful server stop: ``{"type":7,"allowReconnect":true}`` then close."""
+        """Graceful server stop: ``{"type":7,"allowReconnect":true}`` then close; a connection
+        that can resume on another server is parked instead: its socket drops without a Close
+        and it waits, buffering, to be handed over (docs/spec/stateful-reconnect.md §5.5)."""
+        lifetime = self._host.lifetime
+        # Parked only while the backplane can carry the claim; else nobody could take it over.
+        if (
+            self._state == _CONNECTED
+            and self.resumable
+            and lifetime.supports_resume
+            and lifetime.is_healthy()
+        ):
+            park = getattr(self._ctx, "park", None)
+            if park is not None and park():
+                return
         self.close(allow_reconnect=True)
+
+    # -- cross-server resume (docs/spec/stateful-reconnect.md §5.4) ----------------------------
+
+    def hand_over(self) -> tuple[str, BufferSnapshot] | None:
+        """Leave this process for another server without running any disconnect hook: the
+        logical connection lives on there. Returns (hub protocol, outbox snapshot), or None
+        when the connection is not in a state to move."""
+        outbox = self._outbox
+        protocol = self._protocol
+        if outbox is None or protocol is None or self._state != _CONNECTED:
+            return None
+        snapshot = outbox.buffer.snapshot()
+        self._state = _CLOSED
+        self._disconnect_started = True
+        self._queue = None
+        self._held = None
+        self._in.clear()
+        tracker = self._invocations
+        if tracker is not None:
+            tracker.abort_all(CONNECTION_DISCONNECTED)
+        self._host.forget(self)
+        return protocol.name, snapshot
+
+    def restore(self, protocol_name: str, snapshot: BufferSnapshot) -> bool:
+        """Become the resumed continuation of a connection handed over by another server:
+        connected, paused until the transport attaches (which writes Sequence and the replay).
+        The hub's ``on_connected`` does not run again; ``on_disconnected`` runs here when the
+        connection ends. False when ``protocol_name`` is not served here."""
+        protocol = ALL_PROTOCOLS.get(protocol_name)
+        if protocol is None or protocol_name not in self.options.supported_protocols:
+            return False
+        self._protocol = protocol
+        self._binary = protocol.transfer_format is TransferFormat.BINARY
+        self._ping = protocol.write(PING)
+        self._outbox = Outbox.restore(self.options.stateful_reconnect_buffer_size, snapshot)
+        self._state = _CONNECTED
+        self._lifetime_connected = True
+        self._hub_connected = True
+        now = self._host.clock()
+        self._last_sent = self._last_received = now
+        return True
 
     def _close(self, message: CloseMessage, exc: BaseException | None) -> None:
         if self._state > _CONNECTED:
@@ -738,9 +803,14 @@ class HubConnection:
             if tracker is not None:
                 tracker.on_completion(message)
         elif type(message) is CancelInvocationMessage:
-            tracker = self._invocations
-            if tracker is not None:
-                tracker.cancel_stream(message.invocation_id)
+            iid = message.invocation_id
+            queued = self._queue
+            if queued and any(m.invocation_id == iid for m in queued):
+                # Its StreamInvocation is still queued: .NET registers a stream's cancellation
+                # as it reads the invocation, so the cancel must not be lost as unknown.
+                self.invocations.cancel_when_started(iid)
+            elif (tracker := self._invocations) is not None:
+                tracker.cancel_stream(iid)
         elif cls is PingMessage:
             # .NET enforces the client timeout only after the first client Ping
             # (docs/spec/hub-protocol.md §3.6).

@@ -8,6 +8,10 @@ only reaches the client for :class:`HubError` or with ``detailed_errors``. A str
 that fails before it returned its iterator (the call raises, or the awaited coroutine raises)
 fails the invocation, with the text of a failing plain method; once it is being iterated (an
 async generator's body included), a failure is a streaming error (docs/compliance.md).
+
+Hub instances come from the hub's activator (:mod:`hubserver.hub.activator`) and calls pass
+through its filters (:mod:`hubserver.hub.filters`); without either, the dispatcher calls the
+class and the method directly (one ``is None`` test per call).
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import typing
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubserver.errors import HubError, ProtocolError
 from hubserver.hub import _log
+from hubserver.hub.activator import DefaultHubActivator, HubActivator
 from hubserver.hub.binding import BindingError
+from hubserver.hub.filters import (
+    AnyHubFilter,
+    FilterPipeline,
+    HubInvocationContext,
+    HubLifetimeContext,
+)
 from hubserver.hub.hub import Hub
 from hubserver.hub.methods import HubMethod, build_method_table
 from hubserver.protocol import texts
@@ -44,39 +55,95 @@ class HubDispatcher:
     Args:
         hub_cls: The hub class.
         detailed_errors: Append exception details to error texts (HubOptions.detailed_errors).
+        filters: Hub filters in registration order, the first outermost.
+        activator: Creates and releases hub instances; ``hub_cls()`` when None.
     """
 
-    __slots__ = ("_detailed", "hub_cls", "methods")
+    __slots__ = (
+        "_activator",
+        "_connected",
+        "_detailed",
+        "_disconnected",
+        "_invoke_chain",
+        "filters",
+        "hub_cls",
+        "methods",
+    )
 
-    def __init__(self, hub_cls: type[Hub], detailed_errors: bool = False) -> None:
+    def __init__(
+        self,
+        hub_cls: type[Hub],
+        detailed_errors: bool = False,
+        *,
+        filters: Sequence[AnyHubFilter] = (),
+        activator: HubActivator[Any] | None = None,
+    ) -> None:
         self.hub_cls = hub_cls
         self.methods = build_method_table(hub_cls)
         self._detailed = detailed_errors
+        self.filters = FilterPipeline(filters)
+        # None selects the direct paths below: no filter, or the default activator, costs
+        # nothing per call.
+        self._invoke_chain = self.filters.invoke
+        self._connected = self.filters.on_connected
+        self._disconnected = self.filters.on_disconnected
+        self._activator = None if type(activator) is DefaultHubActivator else activator
 
     def lookup(self, target: str) -> HubMethod | None:
         """The method for ``target`` (case-insensitive), or None."""
         return self.methods.get(target.casefold())
 
     def create_hub(self, connection: HubConnection) -> Hub:
-        """A fresh hub instance bound to ``connection`` (one per invocation, as .NET)."""
-        hub = self.hub_cls()
+        """A fresh hub instance bound to ``connection`` (one per invocation, as .NET).
+
+        Pair it with :meth:`release_hub` once the call is over.
+        """
+        activator = self._activator
+        hub = self.hub_cls() if activator is None else activator.create(self.hub_cls)
         hub.context = connection.caller_context
         hub.clients = connection.caller_clients
         hub.groups = connection.group_manager
         return hub
 
+    def release_hub(self, hub: Hub) -> None:
+        """Give ``hub`` back to the activator; its errors are logged, never raised."""
+        activator = self._activator
+        if activator is None:
+            return
+        try:
+            activator.release(hub)
+        except Exception:
+            _log.logger.exception("%s hub=%s", _log.HUB_RELEASE_FAILED, type(hub).__name__)
+
     # -- lifecycle hooks -------------------------------------------------------------------------
 
     async def on_connected(self, connection: HubConnection) -> None:
-        """Run ``Hub.on_connected`` (exceptions propagate to the connection)."""
-        await self.create_hub(connection).on_connected()
+        """Run ``Hub.on_connected`` through the filters (exceptions propagate to the
+        connection, which closes with an error)."""
+        hub = self.create_hub(connection)
+        try:
+            chain = self._connected
+            if chain is None:
+                await hub.on_connected()
+            else:
+                await chain(HubLifetimeContext(hub))
+        finally:
+            self.release_hub(hub)
 
     async def on_disconnected(
         self, connection: HubConnection, exception: BaseException | None
     ) -> None:
-        """Run ``Hub.on_disconnected``; errors are logged, never raised."""
+        """Run ``Hub.on_disconnected`` through the filters; errors are logged, never raised."""
         try:
-            await self.create_hub(connection).on_disconnected(exception)
+            hub = self.create_hub(connection)
+            try:
+                chain = self._disconnected
+                if chain is None:
+                    await hub.on_disconnected(exception)
+                else:
+                    await chain(HubLifetimeContext(hub), exception)
+            finally:
+                self.release_hub(hub)
         except Exception:
             _log.logger.exception(
                 "%s connection_id=%s", _log.ON_DISCONNECTED_FAILED, connection.connection_id
@@ -134,14 +201,13 @@ class HubDispatcher:
             fail(texts.invoke_failed(target) + texts.detail(error, detailed))
             return
 
-        hub = self.create_hub(connection)
         if method.is_streaming:
             assert iid is not None  # StreamInvocation always carries an id
             connection.start_background(
-                iid, self._run_stream(connection, target, method, hub, bound, iid, stream_ids), True
+                iid, self._run_stream(connection, target, method, bound, iid, stream_ids), True
             )
             return
-        coro = self._invoke(connection, target, method, hub, bound, iid, stream_ids)
+        coro = self._invoke(connection, target, method, bound, iid, stream_ids)
         if stream_ids:
             # Upload streams can last forever: run in the background so later
             # invocations are not stuck behind them (DefaultHubDispatcher does the same).
@@ -181,13 +247,18 @@ class HubDispatcher:
         connection: HubConnection,
         target: str,
         method: HubMethod,
-        hub: Hub,
         args: list[Any],
         iid: str | None,
         stream_ids: typing.Sequence[str],
     ) -> None:
+        hub: Hub | None = None
         try:
-            result = await method.func(hub, *args)
+            hub = self.create_hub(connection)
+            chain = self._invoke_chain
+            if chain is None:
+                result = await method.func(hub, *args)
+            else:
+                result = await chain(HubInvocationContext(hub, target, method, args))
         except Exception as exc:
             text = self._invocation_failed(target, exc)
             if iid is not None:
@@ -195,6 +266,8 @@ class HubDispatcher:
             return
         finally:
             connection.invocations.discard_uploads(stream_ids)
+            if hub is not None and self._activator is not None:
+                self.release_hub(hub)
         if iid is not None:
             try:
                 # Void methods answer "result":null, as .NET does.
@@ -222,19 +295,25 @@ class HubDispatcher:
         connection: HubConnection,
         target: str,
         method: HubMethod,
-        hub: Hub,
         args: list[Any],
         iid: str,
         stream_ids: typing.Sequence[str],
     ) -> None:
         error: str | None = None
         gen: AsyncIterator[Any] | None = None
+        hub: Hub | None = None
         try:
             # Called here, not in dispatch(): a stream cancelled before its first step never
-            # calls the method (and leaves no coroutine un-awaited).
-            produced = method.func(hub, *args)
-            if inspect.isawaitable(produced):
-                produced = await produced
+            # creates the hub nor calls the method (and leaves no coroutine un-awaited).
+            hub = self.create_hub(connection)
+            chain = self._invoke_chain
+            if chain is None:
+                produced = method.func(hub, *args)
+                if inspect.isawaitable(produced):
+                    produced = await produced
+            else:
+                # Filters wrap the call; what they return is the stream (filters.py).
+                produced = await chain(HubInvocationContext(hub, target, method, args))
             if hasattr(produced, "__aiter__"):
                 gen = produced.__aiter__()
                 async for item in gen:
@@ -266,6 +345,8 @@ class HubDispatcher:
                 except Exception:
                     _log.logger.debug(_log.STREAM_CLOSE_FAILED, exc_info=True)
             connection.invocations.discard_uploads(stream_ids)
+            if hub is not None:
+                self.release_hub(hub)
         connection.send_message(
             CompletionMessage.with_error(iid, error) if error else CompletionMessage.empty(iid)
         )

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from hubserver.connections.context import ConnectionContext
 from hubserver.hub import _log
+from hubserver.hub.activator import HubActivator
 from hubserver.hub.connection import HubConnection
 from hubserver.hub.dispatcher import HubDispatcher
+from hubserver.hub.filters import AnyHubFilter
 from hubserver.hub.hub import GroupManager, Hub, HubContext
 from hubserver.hub.stats import HubStats
 from hubserver.hub.ticker import Ticker
@@ -25,6 +27,8 @@ from hubserver.lifetime.base import HubLifetimeManager
 from hubserver.options import HubOptions
 
 __all__ = ["HubConnectionHandler", "HubStats"]
+
+H = TypeVar("H", bound=Hub)
 
 
 class HubConnectionHandler:
@@ -39,11 +43,14 @@ class HubConnectionHandler:
         tick_interval: Period of the shared keep-alive/timeout ticker.
         auto_tick: Run the ticker as a background task; tests pass False and call
             :meth:`tick` after advancing a fake clock.
+        filters: Hub filters (:mod:`hubserver.hub.filters`), first = outermost.
+        activator: Creates and releases hub instances (:mod:`hubserver.hub.activator`);
+            ``hub_cls()`` when None.
     """
 
     def __init__(
         self,
-        hub_cls: type[Hub],
+        hub_cls: type[H],
         lifetime: HubLifetimeManager,
         options: HubOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -51,13 +58,19 @@ class HubConnectionHandler:
         wall_clock: Callable[[], float] = time.time,
         tick_interval: float = 1.0,
         auto_tick: bool = True,
+        filters: Sequence[AnyHubFilter] = (),
+        activator: HubActivator[H] | None = None,
     ) -> None:
-        self.hub_cls = hub_cls
+        self.hub_cls: type[Hub] = hub_cls
+        self.activator: HubActivator[Any] | None = activator
+        """The activator the hub was mapped with (None: ``hub_cls()``)."""
         self.lifetime = lifetime
         self.options = options if options is not None else HubOptions()
         self.clock = clock
         self.wall_clock = wall_clock
-        self.dispatcher = HubDispatcher(hub_cls, self.options.detailed_errors)
+        self.dispatcher = HubDispatcher(
+            hub_cls, self.options.detailed_errors, filters=filters, activator=activator
+        )
         self.group_manager = GroupManager(lifetime)
         self.hub_context = HubContext(lifetime, self.options.client_result_timeout)
         self.stats = HubStats()

@@ -8,7 +8,7 @@ Only connections that negotiated stateful reconnect have one.
 
 from __future__ import annotations
 
-from hubserver.protocol.message_buffer import MessageBuffer
+from hubserver.protocol.message_buffer import BufferSnapshot, MessageBuffer
 
 __all__ = ["STARTUP_HOLD_SECONDS", "Outbox"]
 
@@ -39,6 +39,17 @@ class Outbox:
         """True while the socket is gone and a reconnect may resume the connection."""
         self._hold: list[bytes] | None = []
         self._hold_since = now
+
+    @classmethod
+    def restore(cls, buffer_size: int, snapshot: BufferSnapshot) -> Outbox:
+        """The outbox of a connection resumed from another process
+        (docs/spec/stateful-reconnect.md §5.4): paused, no startup hold (the client's buffer
+        exists since long), numbering continued from ``snapshot``."""
+        outbox = cls(buffer_size, 0.0)
+        outbox.buffer = MessageBuffer.restore(buffer_size, snapshot)
+        outbox.paused = True
+        outbox._hold = None
+        return outbox
 
     def record(self, data: bytes, trackable: bool) -> bool:
         """Keep ``data`` for replay if trackable; True when it should be written now (False:

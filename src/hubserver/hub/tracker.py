@@ -34,6 +34,7 @@ class InvocationTracker:
     __slots__ = (
         "_active",
         "_capacity",
+        "_early_cancels",
         "_on_cancelled",
         "_on_space",
         "_results",
@@ -51,6 +52,7 @@ class InvocationTracker:
         self._on_space = on_space
         self._on_cancelled = on_cancelled
         self._active: set[str] = set()
+        self._early_cancels: set[str] = set()
         self._streams: dict[str, asyncio.Task[None]] = {}
         self._uploads: dict[str, UploadStream] = {}
         self._results: dict[str, asyncio.Future[Any]] = {}
@@ -68,6 +70,7 @@ class InvocationTracker:
 
     def begin(self, invocation_id: str) -> None:
         """A blocking invocation with this id started (ended by :meth:`end`)."""
+        self._early_cancels.discard(invocation_id)
         self._active.add(invocation_id)
 
     def end(self, invocation_id: str) -> None:
@@ -82,6 +85,9 @@ class InvocationTracker:
         self._active.add(invocation_id)
         if is_stream:
             self._streams[invocation_id] = task
+            if invocation_id in self._early_cancels:
+                self.cancel_stream(invocation_id)
+        self._early_cancels.discard(invocation_id)
 
         def _done(t: asyncio.Task[None]) -> None:
             self._active.discard(invocation_id)
@@ -94,11 +100,22 @@ class InvocationTracker:
 
         task.add_done_callback(_done)
 
+    def cancel_when_started(self, invocation_id: str) -> None:
+        """CancelInvocation for a stream still queued behind other invocations: it is cancelled
+        as soon as it starts (the dispatcher would otherwise start it after the cancel was
+        dropped as unknown). The id is forgotten when any invocation with it starts."""
+        self._early_cancels.add(invocation_id)
+
     def cancel_stream(self, invocation_id: str) -> None:
         """CancelInvocation: cancel the stream with this id; other ids are ignored."""
         task = self._streams.get(invocation_id)
         if task is not None:
-            task.cancel()
+            # Deferred one loop turn: a task that has not taken its first step yet would be
+            # cancelled before its coroutine starts, so the method would never be called and
+            # no Completion sent. Its first step is already queued ahead of this callback, so
+            # the method runs and then sees the cancellation, as a .NET stream method sees its
+            # token cancelled (docs/spec/hub-protocol.md §3.4).
+            task.get_loop().call_soon(task.cancel)
 
     # -- upload streams ----------------------------------------------------------------------
 

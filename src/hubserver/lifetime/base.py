@@ -10,6 +10,7 @@ import abc
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from hubserver.lifetime.resume import Claim, ResumeRefused, ResumeSource
 from hubserver.protocol.serialized import SerializedMessage
 from hubserver.types import ConnectionId, GroupName, UserId
 
@@ -113,6 +114,41 @@ class HubLifetimeManager(abc.ABC):
         Raises:
             HubError: ``Connection '<id>' does not exist.``, the client's error, or a timeout.
         """
+
+    # --- cross-server resume (docs/spec/stateful-reconnect.md §5.4) ------------------------
+
+    @property
+    def supports_resume(self) -> bool:
+        """True when a stateful connection can resume on another server of this backplane.
+        Default: False (one process: nowhere else to resume)."""
+        return False
+
+    def set_resume_source(self, source: ResumeSource) -> None:  # noqa: B027
+        """Register the hub layer that offers and hands over this server's connections when
+        another server claims them. Default: nothing (no claims can arrive)."""
+
+    async def claim(self, token: str, user_id: str | None, timeout: float) -> Claim:  # noqa: ASYNC109
+        """Take over the connection ``token`` claims from the server that owns it.
+
+        On success the connection is registered here with a placeholder that keeps what
+        arrives for it until :meth:`adopt` replaces it.
+
+        Raises:
+            ResumeRefused: 404 (nowhere, or not in time), 403 (another user's connection).
+        """
+        raise ResumeRefused(404, "no other server to resume from")
+
+    def adopt(self, connection_id: ConnectionId, connection: ConnectionSink) -> None:
+        """Replace a claimed connection's placeholder by the resumed ``connection`` and write
+        to it, in order, what the placeholder kept.
+
+        Raises:
+            KeyError: no claim of ``connection_id`` completed here.
+        """
+        raise KeyError(connection_id)
+
+    def abandon(self, connection_id: ConnectionId) -> None:  # noqa: B027
+        """Forget a completed claim whose connection could not be built here."""
 
     def local_connection_count(self) -> int:
         """Connections hosted by this process (for metrics and limits)."""

@@ -42,8 +42,10 @@ class LocalIndex:
         """Every local connection."""
         self.groups: dict[str, Members] = {}
         """Group -> its local members; a group without local members has no entry."""
-        self.memberships: dict[ConnectionId, dict[str, None]] = {}
-        """Reverse index (ordered) so a departure leaves its groups in O(its groups)."""
+        self.memberships: dict[ConnectionId, tuple[str, ...]] = {}
+        """Reverse index (in joining order) so a departure leaves its groups in O(its groups).
+        A tuple, not a set or dict: a connection is in a handful of groups, and 10,000 idle
+        connections then hold 56-byte tuples instead of 200-byte dicts."""
         self.users: dict[str, Members] = {}
         """User id -> that user's local connections; no entry without connections."""
 
@@ -97,7 +99,8 @@ class LocalIndex:
         else:
             members[cid] = sink
             first = False
-        self.memberships.setdefault(cid, {})[group] = None
+        memberships = self.memberships
+        memberships[cid] = (*memberships.get(cid, ()), group)
         return first
 
     def leave(self, connection_id: ConnectionId, group: str) -> bool:
@@ -108,8 +111,10 @@ class LocalIndex:
             return False
         groups = self.memberships.get(connection_id)
         if groups is not None:
-            groups.pop(group, None)
-            if not groups:
+            rest = tuple(g for g in groups if g != group)
+            if rest:
+                self.memberships[connection_id] = rest
+            else:
                 del self.memberships[connection_id]
         if members:
             return False

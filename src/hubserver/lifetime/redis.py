@@ -41,7 +41,9 @@ class RedisLifetimeManager(PubSubLifetimeManager):
     """Hub lifetime manager scaled out over Redis pub/sub, wire-compatible with ASP.NET Core.
 
     Args:
-        redis_url: ``redis://[:password@]host:port/db`` (``--redis-url`` / ``AIUSAGE_REDIS_URL``).
+        redis_url: ``redis://``, ``rediss://`` (TLS), ``unix://`` or ``redis+sentinel://``
+            (docs/scaleout.md; :mod:`hubserver.lifetime.redis_url`), from ``--redis-url`` /
+            ``AIUSAGE_REDIS_URL``.
         channel_prefix: Prepended to the hub name with no separator, as StackExchange.Redis'
             ``ChannelPrefix`` (docs/spec/backplane.md §6.1).
         hub_name: The hub's "full name" in channel names; use the .NET hub's

@@ -3,7 +3,10 @@ reconnect.
 
 This module owns the two Redis connections (a pooled one for PUBLISH, one for SUBSCRIBE), the
 listener task, the publish batching, and the reconnect loop with bounded exponential backoff and
-jitter. It knows nothing about hubs: routing is in :mod:`hubserver.lifetime.pubsub`.
+jitter. It knows nothing about hubs: routing is in :mod:`hubserver.lifetime.pubsub`. Both
+connections come from :func:`hubserver.lifetime.redis_url.redis_client`, so with a Sentinel URL
+every reconnect asks the sentinels for the current master (docs/scaleout.md "Redis high
+availability").
 
 Fault behaviour (docs/adr/0003-redis-backplane.md, docs/spec/backplane.md §6.6): while Redis is
 down, publishes fail fast, :meth:`RedisBus.is_ready` is False and the listener keeps
@@ -27,6 +30,7 @@ from redis.retry import Retry
 
 from hubserver.errors import BackplaneError
 from hubserver.lifetime.bus import OnReady, Receive
+from hubserver.lifetime.redis_url import parse_redis_url, redis_client
 
 __all__ = [
     "STATE_CONNECTED",
@@ -116,7 +120,7 @@ class _RedisAdapter:
     def __init__(self, url: str, connect_timeout: float, socket_timeout: float) -> None:
         # One immediate retry, no backoff: a pooled connection that died with a Redis restart is
         # replaced at once, and a Redis that is down fails fast instead of stalling senders.
-        self._redis: Redis = Redis.from_url(
+        self._redis: Redis = redis_client(
             url,
             decode_responses=False,
             socket_connect_timeout=connect_timeout,
@@ -126,8 +130,17 @@ class _RedisAdapter:
         # Subscriptions get their own pool: a PubSub returns its connection to the pool it came
         # from when closed, and after a Redis restart that dead socket was then handed to the
         # next PUBLISH, losing the first message after reconnect while /readyz said ready.
-        self._subscriber: Redis = Redis.from_url(
-            url, decode_responses=False, socket_connect_timeout=connect_timeout
+        # No retries inside redis-py here: its default (10 attempts, up to ~4 s) would either
+        # hide a lost subscription behind a silent reconnect, so readiness stayed true through
+        # an outage, or stretch every reconnect attempt of the listener, which owns
+        # reconnecting (with its own backoff) and resubscribes every channel itself.
+        # With Sentinel, each client asks the sentinels for the master whenever it opens a
+        # connection, so the reconnect after a failover reaches the promoted replica.
+        self._subscriber: Redis = redis_client(
+            url,
+            decode_responses=False,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),
         )
 
     async def publish(self, channel: str, data: bytes) -> int:
@@ -156,7 +169,8 @@ class RedisBus:
     :class:`~hubserver.lifetime.bus.BusHealth`.
 
     Args:
-        redis_url: ``redis://[:password@]host:port/db``.
+        redis_url: Any URL :func:`~hubserver.lifetime.redis_url.parse_redis_url` accepts
+            (``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``).
         backoff_base: First reconnect delay (s); doubles per failed attempt.
         backoff_max: Upper bound of the reconnect delay (s).
         connect_timeout: Socket connect timeout, and how long :meth:`start` waits for Redis.
@@ -178,6 +192,8 @@ class RedisBus:
         jitter: Callable[[], float] = random.random,
         server_name: str = "",
     ) -> None:
+        if client_factory is None:
+            parse_redis_url(redis_url)  # a bad URL fails here, not on the first reconnect
         self.redis_url = redis_url
         self.server_name = server_name
         self.backoff_base = backoff_base

@@ -19,6 +19,7 @@ from the client's replay and are dropped as well.
 from __future__ import annotations
 
 from collections import deque
+from typing import NamedTuple
 
 from hubserver.errors import ProtocolError
 from hubserver.protocol.messages import (
@@ -27,13 +28,26 @@ from hubserver.protocol.messages import (
     SequenceMessage,
 )
 
-__all__ = ["DEFAULT_BUFFER_SIZE", "SEQUENCE_AHEAD_ERROR", "MessageBuffer"]
+__all__ = ["DEFAULT_BUFFER_SIZE", "SEQUENCE_AHEAD_ERROR", "BufferSnapshot", "MessageBuffer"]
 
 DEFAULT_BUFFER_SIZE = 100_000
 """Bytes of unacknowledged messages (.NET ``StatefulReconnectBufferSize``, JS ``bufferSize``)."""
 
 SEQUENCE_AHEAD_ERROR = "Sequence ID greater than amount of messages we've received."
 """Fatal: the peer claims to resume after messages we never got (JS/.NET text)."""
+
+
+class BufferSnapshot(NamedTuple):
+    """What :meth:`MessageBuffer.snapshot` exports for a resume in another process."""
+
+    total_sent: int
+    """Trackable messages sent so far."""
+    pending: list[tuple[int, bytes]]
+    """Unacknowledged messages: (sequence id, framed bytes), oldest first."""
+    next_receiving_id: int
+    """Id the next incoming trackable message gets."""
+    latest_received: int
+    """Highest incoming trackable id processed."""
 
 
 class MessageBuffer:
@@ -68,6 +82,30 @@ class MessageBuffer:
         self._latest_received = 0
         self._last_ack_sent = 0
         self._waiting_for_sequence = False
+
+    @classmethod
+    def restore(cls, buffer_size: int, snapshot: BufferSnapshot) -> MessageBuffer:
+        """A buffer continuing the numbering of another process's (cross-server resume,
+        docs/spec/stateful-reconnect.md §5.4): counters and unacknowledged messages as
+        :meth:`snapshot` returned them there."""
+        buffer = cls(buffer_size)
+        buffer._total_sent = snapshot.total_sent
+        for sequence_id, data in snapshot.pending:
+            buffer._buffer.append((sequence_id, data))
+            buffer._buffered_bytes += len(data)
+        buffer._next_receiving_id = snapshot.next_receiving_id
+        buffer._latest_received = snapshot.latest_received
+        buffer._last_ack_sent = snapshot.latest_received
+        return buffer
+
+    def snapshot(self) -> BufferSnapshot:
+        """Counters and unacknowledged messages, for :meth:`restore` in another process."""
+        return BufferSnapshot(
+            self._total_sent,
+            list(self._buffer),
+            self._next_receiving_id,
+            self._latest_received,
+        )
 
     # --- sending -------------------------------------------------------------------------
 

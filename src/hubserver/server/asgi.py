@@ -4,7 +4,8 @@ Implements the HTTP connection scope of the ASGI spec: ``http.request`` messages
 chunks and ``more_body``, ``http.response.start`` / ``http.response.body`` with streaming
 (chunked transfer encoding when the app gives no ``content-length``), ``http.disconnect``
 when the client goes away, keep-alive and in-order pipelining (handled by ``HttpProtocol``).
-WebSocket scopes are not offered: WebSockets are served natively (docs/adr/0001).
+The head is written by :func:`hubserver.server.response.encode_head` (docs/spec/transports.md
+§2.8). WebSocket upgrades to non-hub paths are :mod:`hubserver.server.asgi_websocket`'s.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 from hubserver.server.http import (
     MAX_BUFFERED_BODY,
     Cycle,
-    InvalidResponseHeader,
     Request,
-    check_response_headers,
-    connection_header,
     expects_continue,
     log_invalid_header,
-    status_line,
+)
+from hubserver.server.response import (
+    CONTINUE,
+    LAST_CHUNK,
+    BodyMode,
+    InvalidResponseHeader,
+    chunk,
+    encode_head,
+    text_response,
 )
 from hubserver.types import ASGIApp, Message
 
@@ -31,31 +37,44 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hubserver.server")
 
-_NO_BODY_STATUSES = frozenset({204, 304})
-_500 = (
-    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 21\r\nConnection: close\r\n\r\nInternal Server Error"
-)
+
+def connection_scope(
+    cycle: Cycle, kind: str, spec_version: str, lifespan_state: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The keys an ASGI ``http`` and ``websocket`` scope share, for ``cycle``'s request
+    (``Host`` as resolved through trusted proxies, the lifespan state copied)."""
+    req = cycle.request
+    headers = req.headers
+    if req.host is not None:
+        headers = [(n, v) for n, v in headers if n != b"host"]
+        headers.append((b"host", req.host.encode("latin-1")))
+    transport = cycle.protocol.transport
+    sock = transport.get_extra_info("sockname") if transport is not None else None
+    scope: dict[str, Any] = {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": req.http_version,
+        "scheme": req.scheme,
+        "path": req.path,
+        "raw_path": req.raw_path,
+        "query_string": req.query_string,
+        "root_path": "",
+        "headers": headers,
+        "client": req.client,
+        "server": (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None,
+        # The access log's request id, so the application logs the same one.
+        "extensions": {"hubserver.request_id": req.request_id},
+    }
+    if lifespan_state is not None:
+        scope["state"] = dict(lifespan_state)
+    return scope
 
 
-class AsgiCycle(Cycle):
-    """One HTTP request served by the ASGI application."""
+class AppCycle(Cycle):
+    """A request served by the ASGI application: its ``receive()`` sleeps until
+    :meth:`wake` (body bytes, a WebSocket message, the client leaving)."""
 
-    __slots__ = (
-        "_body",
-        "_body_event",
-        "_body_size",
-        "_chunked",
-        "_expect_continue",
-        "_head_sent",
-        "_headers",
-        "_no_body",
-        "_reading_paused",
-        "_request_done",
-        "_started",
-        "app",
-        "lifespan_state",
-    )
+    __slots__ = ("_event", "app", "lifespan_state")
 
     def __init__(
         self,
@@ -67,15 +86,52 @@ class AsgiCycle(Cycle):
         super().__init__(protocol, request)
         self.app = app
         self.lifespan_state = lifespan_state
+        self._event: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Let a waiting :meth:`wait_woken` return."""
+        if self._event is not None:
+            self._event.set()
+
+    async def wait_woken(self) -> None:
+        """Sleep until the next :meth:`wake` (the event is created on first use only)."""
+        event = self._event
+        if event is None:
+            event = self._event = asyncio.Event()
+        event.clear()
+        await event.wait()
+
+
+class AsgiCycle(AppCycle):
+    """One HTTP request served by the ASGI application."""
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_expect_continue",
+        "_head_sent",
+        "_headers",
+        "_mode",
+        "_reading_paused",
+        "_request_done",
+        "_started",
+    )
+
+    def __init__(
+        self,
+        protocol: HttpProtocol,
+        request: Request,
+        app: ASGIApp,
+        lifespan_state: dict[str, Any] | None,
+    ) -> None:
+        super().__init__(protocol, request, app, lifespan_state)
         self._body: list[bytes] = []
         self._body_size = 0
-        self._body_event: asyncio.Event | None = None
         self._reading_paused = False
         self._request_done = False
         self._started = False
         self._head_sent = False
-        self._chunked = False
-        self._no_body = request.method == "HEAD"
+        self._mode = BodyMode.RAW
         self._headers: list[tuple[bytes, bytes]] = []
         self._expect_continue = expects_continue(request)
 
@@ -89,16 +145,16 @@ class AsgiCycle(Cycle):
             self._reading_paused = True
             if self.protocol.transport is not None:
                 self.protocol.transport.pause_reading()
-        self._wake()
+        self.wake()
 
     def on_body_complete(self) -> None:
         """The body is complete."""
-        self._wake()
+        self.wake()
 
     def on_disconnect(self) -> None:
         """Wake a pending ``receive()`` so it returns ``http.disconnect``."""
         super().on_disconnect()
-        self._wake()
+        self.wake()
         if not self.done:
             self.finish()
 
@@ -109,19 +165,12 @@ class AsgiCycle(Cycle):
         if not self._head_sent and not self.done:
             self._head_sent = True
             self.status = 408
-            self.protocol.write(
-                b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
-                b"Content-Length: 15\r\nConnection: close\r\n\r\nRequest Timeout"
-            )
+            self.protocol.write(text_response(self.request, 408, b"Request Timeout"))
         self.disconnected = True
-        self._wake()
+        self.wake()
         if not self.done:
             self.finish()
         self.protocol.close()
-
-    def _wake(self) -> None:
-        if self._body_event is not None:
-            self._body_event.set()
 
     def start(self) -> None:
         """Run the application as a task."""
@@ -129,33 +178,8 @@ class AsgiCycle(Cycle):
         task.add_done_callback(_log_task_error)
 
     def _scope(self) -> dict[str, Any]:
-        req = self.request
-        headers = req.headers
-        if req.host is not None:
-            headers = [(n, v) for n, v in headers if n != b"host"]
-            headers.append((b"host", req.host.encode("latin-1")))
-        sock = (
-            self.protocol.transport.get_extra_info("sockname") if self.protocol.transport else None
-        )
-        server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": req.http_version,
-            "method": req.method,
-            "scheme": req.scheme,
-            "path": req.path,
-            "raw_path": req.raw_path,
-            "query_string": req.query_string,
-            "root_path": "",
-            "headers": headers,
-            "client": req.client,
-            "server": server,
-            # The access log's request id, so the application logs the same one.
-            "extensions": {"hubserver.request_id": req.request_id},
-        }
-        if self.lifespan_state is not None:
-            scope["state"] = dict(self.lifespan_state)
+        scope = connection_scope(self, "http", "2.3", self.lifespan_state)
+        scope["method"] = self.request.method
         return scope
 
     async def _run(self) -> None:
@@ -179,7 +203,7 @@ class AsgiCycle(Cycle):
         self.request.keep_alive = False
         if not self._head_sent and not self.disconnected:
             self.status = 500
-            self.protocol.write(_500)
+            self.protocol.write(text_response(self.request, 500, b"Internal Server Error"))
             self.finish()
         else:
             # Mid-response failure: the client can only notice by the connection closing.
@@ -209,15 +233,8 @@ class AsgiCycle(Cycle):
                 if self._expect_continue and not self._started:
                     # RFC 9110 §10.1.1: the client waits for this before sending the body.
                     self._expect_continue = False
-                    self.protocol.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            await self._wait()
-
-    async def _wait(self) -> None:
-        event = self._body_event
-        if event is None:
-            event = self._body_event = asyncio.Event()
-        event.clear()
-        await event.wait()
+                    self.protocol.write(CONTINUE)
+            await self.wait_woken()
 
     async def send(self, message: Message) -> None:
         """Handle ``http.response.start`` and ``http.response.body``."""
@@ -230,13 +247,6 @@ class AsgiCycle(Cycle):
             self._started = True
             self.status = int(message["status"])
             self._headers = [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", ())]
-            try:
-                check_response_headers(self._headers)
-            except InvalidResponseHeader as exc:
-                # Never written: a CR/LF in a value would forge headers or a whole response.
-                # The client gets a 500; the application's further sends are ignored.
-                log_invalid_header(self.request, exc)
-                self._fail()
             return
         if kind != "http.response.body":
             raise RuntimeError(f"ASGI: unexpected message type {kind!r}")
@@ -246,56 +256,29 @@ class AsgiCycle(Cycle):
         more = bool(message.get("more_body", False))
         protocol = self.protocol
         if not self._head_sent:
-            protocol.write(self._head(body, more))
-        if body and not self._no_body:
-            if self._chunked:
-                protocol.write(b"%x\r\n%s\r\n" % (len(body), body))
-            else:
-                protocol.write(body)
+            try:
+                head, self._mode = encode_head(
+                    self.request, self.status, self._headers, None if more else len(body)
+                )
+            except InvalidResponseHeader as exc:
+                # Never written: a CR/LF in a value would forge headers or a whole response.
+                # The client gets a 500; the application's further sends are ignored.
+                log_invalid_header(self.request, exc)
+                self._fail()
+                return
+            self._head_sent = True
+            protocol.write(head)
+        mode = self._mode
+        if body and mode is not BodyMode.NONE:
+            protocol.write(chunk(body) if mode is BodyMode.CHUNKED else body)
         if more:
             await protocol.drain()
             return
-        if self._chunked:
-            protocol.write(b"0\r\n\r\n")
+        if mode is BodyMode.CHUNKED:
+            protocol.write(LAST_CHUNK)
         self.finish()
         # A receive() waiting for the request body's end must return http.disconnect now.
-        self._wake()
-
-    def _head(self, first_body: bytes, more: bool) -> bytes:
-        self._head_sent = True
-        status = self.status
-        out = bytearray(status_line(status))
-        has_length = False
-        for name, value in self._headers:
-            if name == b"content-length":
-                has_length = True
-                continue
-            if name == b"transfer-encoding":
-                continue  # we decide the framing
-            elif name == b"connection":
-                if value.lower() == b"close":
-                    self.request.keep_alive = False
-                continue  # we decide it: connection_header() below
-            out += name + b": " + value + b"\r\n"
-        if has_length:
-            out += b"".join(
-                n + b": " + v + b"\r\n" for n, v in self._headers if n == b"content-length"
-            )
-        no_body = status in _NO_BODY_STATUSES or status < 200
-        if no_body:
-            self._no_body = True
-        elif not has_length:
-            if not more:
-                out += b"content-length: %d\r\n" % len(first_body)
-            elif self.request.http_version == "1.1":
-                self._chunked = True
-                out += b"transfer-encoding: chunked\r\n"
-            else:
-                # HTTP/1.0 has no chunked encoding: the body ends when the connection does.
-                self.request.keep_alive = False
-        out += connection_header(self.request)
-        out += b"\r\n"
-        return bytes(out)
+        self.wake()
 
 
 def _log_task_error(task: asyncio.Task[None]) -> None:

@@ -7,13 +7,12 @@ in order: while one is in flight, later ones are parsed into a queue and reading
 After a WebSocket upgrade the socket's events go to the transport shell directly, so an idle
 WebSocket costs no task, only this object and the transport's.
 
-Response-head rules: every header, from a hub endpoint or the ASGI application, passes
-:func:`header_line` (names are tokens, values free of CR/LF/NUL; else the client gets a 500
-and the header is never written); an HTTP/1.0 client never gets chunked encoding (a stream
-ends with the connection) and gets its ``Connection: keep-alive`` confirmed
-(:func:`connection_header`); a request head over :data:`MAX_HEAD_SIZE` is answered 431; a
-hub request's ``Expect: 100-continue`` is answered only once the request was admitted, and
-never for HTTP/1.0 (:func:`expects_continue`).
+Every response head, from a hub endpoint, the ASGI application or the server itself, is
+written by :func:`hubserver.server.response.encode_head` (header validation, framing,
+``Connection``). A request head over :data:`MAX_HEAD_SIZE` is answered 431; a hub request's
+``Expect: 100-continue`` is answered only once the request was admitted, and never for
+HTTP/1.0 (:func:`expects_continue`). The server's ``response_hook`` (:data:`ResponseHook`)
+may add headers to every hub endpoint response, the WebSocket 101 included.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
-from http import HTTPStatus
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
@@ -34,6 +31,16 @@ from hubserver.connections.context import HttpRequestInfo
 from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.server.access_log import ROUTINE, log_access, request_id
 from hubserver.server.proxy import TrustedProxies
+from hubserver.server.response import (
+    CONTINUE,
+    LAST_CHUNK,
+    BodyMode,
+    InvalidResponseHeader,
+    chunk,
+    encode_head,
+    encode_headers,
+    text_response,
+)
 from hubserver.transports.base import ByteChannel, RawStreamHandler
 
 logger = logging.getLogger("hubserver.server")
@@ -43,52 +50,11 @@ MAX_HEAD_SIZE = 64 * 1024
 MAX_BUFFERED_BODY = 64 * 1024
 """ASGI request body buffered before reading pauses (flow control)."""
 
-_REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_UNSAFE_VALUE = re.compile(rb"[\r\n\x00]")
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-def status_line(status: int) -> bytes:
-    """``HTTP/1.1 <status> <reason>\\r\\n``."""
-    return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
-
-
-class InvalidResponseHeader(ValueError):
-    """A response header that cannot be written as given: its name is not an HTTP token, or
-    its value holds CR, LF or NUL (written, it would forge headers or a second response)."""
-
-
-def header_line(name: bytes, value: bytes) -> bytes:
-    """``name: value\\r\\n``.
-
-    Raises:
-        InvalidResponseHeader: ``name`` is not a token, or ``value`` contains CR/LF/NUL.
-    """
-    if _TOKEN.fullmatch(name) is None or _UNSAFE_VALUE.search(value) is not None:
-        raise InvalidResponseHeader(name.decode("latin-1"))
-    return name + b": " + value + b"\r\n"
-
-
-def check_response_headers(headers: Sequence[tuple[bytes, bytes]]) -> None:
-    """Validate every header as :func:`header_line` would (before anything is written).
-
-    Raises:
-        InvalidResponseHeader: For the first header that cannot be written.
-    """
-    for name, value in headers:
-        header_line(name, value)
-
-
-def connection_header(request: Request) -> bytes:
-    """The ``Connection`` header the response needs: ``close`` when the connection ends
-    after it, ``keep-alive`` to confirm an HTTP/1.0 client's request for one (HTTP/1.0
-    connections close by default), nothing otherwise."""
-    if not request.keep_alive:
-        return b"Connection: close\r\n"
-    if request.http_version == "1.0":
-        return b"Connection: keep-alive\r\n"
-    return b""
+ResponseHook = Callable[[HttpRequestInfo, int, list[tuple[str, str]]], None]
+"""Called with the request, the status and the header list of every hub endpoint response
+(negotiate, long polling, Server-Sent Events, the WebSocket 101, errors) before its head is
+written; it may append headers (``Set-Cookie``, custom ones). What it adds is validated like
+any header: a CR, LF or NUL, or an exception from the hook, turns the answer into a 500."""
 
 
 def log_invalid_header(request: Request, exc: InvalidResponseHeader) -> None:
@@ -183,10 +149,7 @@ class Cycle:
         self.request.keep_alive = False
         if not self.status and not self.done:
             self.status = 408
-            self.protocol.write(
-                status_line(408) + b"Content-Type: text/plain\r\nContent-Length: 15\r\n"
-                b"Connection: close\r\n\r\nRequest Timeout"
-            )
+            self.protocol.write(text_response(self.request, 408, b"Request Timeout"))
         if not self.done:
             self.finish()
         self.protocol.close()
@@ -220,6 +183,7 @@ class EndpointExchange(Cycle):
         "_chunked",
         "_disconnect_handler",
         "_extra_headers",
+        "_info",
         "_started",
         "_streaming",
         "_too_large",
@@ -241,6 +205,7 @@ class EndpointExchange(Cycle):
         self._body_size = 0
         self._too_large = False
         self._extra_headers: list[tuple[str, str]] = []
+        self._info: HttpRequestInfo | None = None
         self._streaming = False
         self._chunked = False
         self._disconnect_handler: Callable[[], None] | None = None
@@ -298,11 +263,13 @@ class EndpointExchange(Cycle):
             waiter.set_result(None)
 
     def _request_info(self) -> HttpRequestInfo:
+        if self._info is not None:
+            return self._info
         req = self.request
         headers = req.header_map()
         if req.host is not None:
             headers["host"] = req.host
-        return HttpRequestInfo(
+        self._info = HttpRequestInfo(
             method=req.method,
             path=req.path,
             query=_query_map(req.query_string),
@@ -310,6 +277,7 @@ class EndpointExchange(Cycle):
             client=req.client,
             scheme=req.scheme,
         )
+        return self._info
 
     async def _serve(self) -> None:
         info = self._request_info()
@@ -322,7 +290,7 @@ class EndpointExchange(Cycle):
             # that sent `Expect: 100-continue` waits for our go before sending it; it gets
             # it only now, so a refused request never has its body sent at all.
             if expects_continue(self.request):
-                self.protocol.write(_CONTINUE)
+                self.protocol.write(CONTINUE)
             self._body_waiter = self.protocol.loop.create_future()
             self.protocol.resume_reading()
             self.protocol.arm_body_timer(self)  # counted from now, not from the head
@@ -363,31 +331,50 @@ class EndpointExchange(Cycle):
         """Header added to this exchange's response."""
         self._extra_headers.append((name, value))
 
-    def _head(self, status: int, headers: Sequence[tuple[str, str]]) -> bytearray:
-        """Status line and headers (without the final blank line).
+    def _head(
+        self, status: int, headers: Sequence[tuple[str, str]], body_length: int | None
+    ) -> tuple[bytes, BodyMode]:
+        """The response head (:func:`~hubserver.server.response.encode_head`), after the
+        server's response hook added its headers.
 
         Raises:
-            InvalidResponseHeader: A header cannot be written; a 500 was sent instead and
-                the exchange is finished.
+            InvalidResponseHeader: A header cannot be written (or the hook failed); a 500 was
+                sent instead and the exchange is finished.
         """
         request = self.request
-        out = bytearray(status_line(status))
-        for name, value in (*headers, *self._extra_headers):
-            try:
-                out += header_line(name.encode("latin-1"), value.encode("latin-1"))
-            except (InvalidResponseHeader, UnicodeEncodeError):
-                error = InvalidResponseHeader(name)
-                log_invalid_header(request, error)
-                self._extra_headers.clear()
-                self.respond(500, b"Internal Server Error")
-                raise error from None
+        all_headers = [*headers, *self._extra_headers]
+        hook = self.protocol.state.response_hook
+        try:
+            if hook is not None:
+                self._run_hook(hook, status, all_headers)
+            head, mode = encode_head(request, status, encode_headers(all_headers), body_length)
+        except InvalidResponseHeader as error:
+            log_invalid_header(request, error)
+            self._extra_headers.clear()
+            self._respond_500()
+            raise
         self.status = status
-        if not request.body_complete:
-            # Answered before the body was read (401, 413, 408): the rest of the body is
-            # never read, so the connection cannot carry another request.
-            request.keep_alive = False
-        out += connection_header(request)
-        return out
+        return head, mode
+
+    def _run_hook(self, hook: ResponseHook, status: int, headers: list[tuple[str, str]]) -> None:
+        """Let the application add headers.
+
+        Raises:
+            InvalidResponseHeader: The hook raised (logged here with its traceback).
+        """
+        try:
+            hook(self._request_info(), status, headers)
+        except Exception as exc:
+            logger.error("response hook failed", exc_info=exc)
+            raise InvalidResponseHeader("(response hook)") from exc
+
+    def _respond_500(self) -> None:
+        """The fallback answer when a head cannot be written: no hook, no added headers."""
+        self.request.keep_alive = False
+        self.status = 500
+        self._disconnect_handler = None
+        self.protocol.write(text_response(self.request, 500, b"Internal Server Error"))
+        self.finish()
 
     def respond(
         self,
@@ -400,18 +387,13 @@ class EndpointExchange(Cycle):
         if self.status:
             return
         self._disconnect_handler = None
+        if content_type is not None:
+            headers = [*headers, ("Content-Type", content_type)]
         try:
-            head = self._head(status, headers)
+            head, mode = self._head(status, headers, len(body))
         except InvalidResponseHeader:
             return  # answered 500 instead
-        if content_type is not None:
-            head += f"Content-Type: {content_type}\r\n".encode("latin-1")
-        if status != 204 and status != 304:
-            head += b"Content-Length: %d\r\n" % len(body)
-        head += b"\r\n"
-        if body and self.request.method != "HEAD":
-            head += body
-        self.protocol.write(bytes(head))
+        self.protocol.write(head + body if body and mode is not BodyMode.NONE else head)
         # A poll or a send of an established connection is routine traffic, logged below
         # INFO (hubserver.server.access_log); negotiates and errors are not.
         self.finish(ROUTINE if status < 400 and not self.negotiate else logging.INFO)
@@ -427,25 +409,22 @@ class EndpointExchange(Cycle):
         self.request.keep_alive = False
         lost = self._disconnect_handler
         try:
-            head = self._head(status, headers)
+            head, mode = self._head(status, headers, None)
         except InvalidResponseHeader:
             # Answered 500 instead: the stream never started, so its transport must end
             # (next tick: the endpoint attaches the transport after starting it).
             if lost is not None:
                 self.protocol.loop.call_soon(lost)
             return
-        self._chunked = self.request.http_version == "1.1"
-        if self._chunked:
-            head += b"Transfer-Encoding: chunked\r\n"
-        head += b"\r\n"
+        self._chunked = mode is BodyMode.CHUNKED
         self._streaming = True
-        self.protocol.write(bytes(head))
+        self.protocol.write(head)
 
     def write_chunk(self, data: bytes) -> None:
         """Write one chunk."""
         if data and self._streaming and not self.done:
             if self._chunked:
-                self.protocol.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.protocol.write(chunk(data))
             else:
                 self.protocol.write(data)
 
@@ -455,7 +434,7 @@ class EndpointExchange(Cycle):
             self._streaming = False
             self._disconnect_handler = None
             if self._chunked:
-                self.protocol.write(b"0\r\n\r\n")
+                self.protocol.write(LAST_CHUNK)
             self.finish()
 
     def abort(self) -> None:
@@ -491,9 +470,8 @@ class EndpointExchange(Cycle):
 
     def upgrade(self, headers: Sequence[tuple[str, str]], handler: RawStreamHandler) -> ByteChannel:
         """Write 101 and hand the socket to ``handler``."""
-        head = self._head(101, headers)
-        head += b"\r\n"
-        channel = self.protocol.switch_to_raw(handler, bytes(head))
+        head, _ = self._head(101, headers, None)
+        channel = self.protocol.switch_to_raw(handler, head)
         self.finish()
         return channel
 
@@ -526,6 +504,9 @@ class ServerState(Protocol):
     keep_alive_timeout: float
     body_timeout: float
     stopping: bool
+    response_hook: ResponseHook | None
+    scheme: str
+    """``https`` when the server speaks TLS, else ``http``."""
 
     def make_cycle(self, protocol: HttpProtocol, request: Request) -> Cycle:
         """Route a request: hub endpoint, ASGI fallback, or 404."""
@@ -592,6 +573,8 @@ class HttpProtocol(asyncio.Protocol):
         self.state.connections.discard(self)
         self._cancel_idle_timer()
         self.cancel_body_timer()
+        if self.write_drained is not None:
+            self.write_drained.set()  # a sender waiting in drain() must not wait forever
         raw = self._raw
         if raw is not None:
             raw.connection_lost(exc)
@@ -602,8 +585,6 @@ class HttpProtocol(asyncio.Protocol):
             cycles.insert(0, self.active)
         for cycle in cycles:
             cycle.on_disconnect()
-        if self.write_drained is not None:
-            self.write_drained.set()
 
     def eof_received(self) -> bool | None:
         if self._raw is not None:
@@ -655,6 +636,7 @@ class HttpProtocol(asyncio.Protocol):
         req = Request()
         req.start = time.monotonic()
         req.client = self.client
+        req.scheme = self.state.scheme
         self._parsing = req
 
     def on_url(self, url: bytes) -> None:
@@ -790,6 +772,11 @@ class HttpProtocol(asyncio.Protocol):
         self._raw = handler
         # The HTTP parser is never used again on this socket: free it (idle WS memory).
         self._parser = None
+        # Nor what it parsed: the upgrade request (its target carries a bearer token in
+        # access_token) would stay with every WebSocket for its lifetime, ~3 KB each.
+        self._url = b""
+        self._parsing = None
+        self._parsing_cycle = None
         self._cancel_idle_timer()
         self.cancel_body_timer()
         leftover = bytes(self._upgrade_buffer) if self._upgrade_buffer else b""
@@ -835,10 +822,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _bad_request(self, status: int, text: bytes) -> None:
         if self.active is None and self.transport is not None:
-            self.write(
-                status_line(status) + b"Content-Type: text/plain\r\nContent-Length: %d\r\n"
-                b"Connection: close\r\n\r\n%s" % (len(text), text)
-            )
+            self.write(text_response(None, status, text))
         self.close()
 
     def arm_body_timer(self, cycle: Cycle) -> None:

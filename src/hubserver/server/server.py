@@ -13,15 +13,18 @@ import contextlib
 import functools
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.server.asgi import AsgiCycle
-from hubserver.server.http import Cycle, EndpointExchange, HttpProtocol, Request
+from hubserver.server.asgi_websocket import AsgiWebSocketCycle, is_websocket_upgrade
+from hubserver.server.http import Cycle, EndpointExchange, HttpProtocol, Request, ResponseHook
 from hubserver.server.lifespan import Lifespan
 from hubserver.server.proxy import TrustedProxies
+from hubserver.server.response import text_response
 from hubserver.server.runner import serve_until_stopped
 from hubserver.types import ASGIApp
 
@@ -45,12 +48,7 @@ class _NotFoundCycle(Cycle):
             return
         self.status = 404
         self.request.keep_alive = self.request.keep_alive and not self.request.upgrade
-        close = b"" if self.request.keep_alive else b"Connection: close\r\n"
-        self.protocol.write(
-            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
-            + close
-            + b"\r\nNot Found"
-        )
+        self.protocol.write(text_response(self.request, 404, b"Not Found"))
         self.finish()
 
 
@@ -66,8 +64,12 @@ class ServerState:
         "lifespan_state",
         "loop",
         "proxies",
+        "response_hook",
         "routes",
+        "scheme",
         "stopping",
+        "websocket_max_message_size",
+        "websockets",
     )
 
     def __init__(
@@ -79,6 +81,10 @@ class ServerState:
         access_log: bool,
         keep_alive_timeout: float,
         body_timeout: float = 30.0,
+        *,
+        response_hook: ResponseHook | None = None,
+        scheme: str = "http",
+        websocket_max_message_size: int = 1024 * 1024,
     ) -> None:
         self.loop = loop
         # Keyed by the lower-cased path: hub paths match case-insensitively, as ASP.NET
@@ -97,15 +103,34 @@ class ServerState:
         self.connections: set[HttpProtocol] = set()
         self.lifespan_state: dict[str, Any] | None = None
         self.stopping = False
+        self.response_hook = response_hook
+        self.scheme = scheme
+        self.websocket_max_message_size = websocket_max_message_size
+        self.websockets: set[AsgiWebSocketCycle] = set()
+        """Open WebSockets of the ASGI application (closed with 1001 at stop)."""
 
     def make_cycle(self, protocol: HttpProtocol, request: Request) -> Cycle:
         """Route a request: hub endpoint, ASGI fallback, or 404."""
         route = self.routes.get(request.path.lower())
         if route is not None:
             return EndpointExchange(protocol, request, route[0], route[1])
-        if self.asgi_app is not None and not request.upgrade:
-            return AsgiCycle(protocol, request, self.asgi_app, self.lifespan_state)
-        return _NotFoundCycle(protocol, request)
+        app = self.asgi_app
+        if app is None:
+            return _NotFoundCycle(protocol, request)
+        if is_websocket_upgrade(request):
+            return AsgiWebSocketCycle(
+                protocol,
+                request,
+                app,
+                self.lifespan_state,
+                self.websocket_max_message_size,
+                self.websockets,
+            )
+        if request.upgrade:
+            # Another protocol (h2c...): answered as plain HTTP, which RFC 9110 §7.8 allows;
+            # the bytes after it are the other protocol's, so the connection closes after.
+            request.keep_alive = False
+        return AsgiCycle(protocol, request, app, self.lifespan_state)
 
 
 class HubServer:
@@ -124,6 +149,15 @@ class HubServer:
         body_timeout: Seconds a request body may take to arrive once its head is in (hub
             endpoints: once the request is authenticated); then 408 and close. 0 = no limit.
         backlog: Listen backlog.
+        ssl_context: Serve HTTPS (and ``wss://``) with this server-side context
+            (:func:`hubserver.server.tls.load_tls_context`); None = plain HTTP.
+        tls_handshake_timeout: Seconds a client may take to complete the TLS handshake.
+        response_hook: Called before every hub endpoint response head is written (negotiate,
+            long polling, Server-Sent Events, the WebSocket 101, errors); may append headers
+            (:data:`hubserver.server.http.ResponseHook`).
+        websocket_max_message_size: Largest message accepted from a client of the ASGI
+            application's WebSockets (bigger -> close 1009); hub endpoints have their own
+            (``ConnectionOptions.websocket_max_message_size``).
     """
 
     def __init__(
@@ -139,6 +173,10 @@ class HubServer:
         keep_alive_timeout: float = 5.0,
         body_timeout: float = 30.0,
         backlog: int = 2048,
+        ssl_context: ssl.SSLContext | None = None,
+        tls_handshake_timeout: float = 10.0,
+        response_hook: ResponseHook | None = None,
+        websocket_max_message_size: int = 1024 * 1024,
     ) -> None:
         self.endpoints = list(endpoints)
         self.asgi_app = asgi_app
@@ -150,6 +188,10 @@ class HubServer:
         self.keep_alive_timeout = keep_alive_timeout
         self.body_timeout = body_timeout
         self.backlog = backlog
+        self.ssl_context = ssl_context
+        self.tls_handshake_timeout = tls_handshake_timeout
+        self.response_hook = response_hook
+        self.websocket_max_message_size = websocket_max_message_size
         self._server: asyncio.Server | None = None
         self._state: ServerState | None = None
         self._lifespan: Lifespan | None = None
@@ -169,6 +211,17 @@ class HubServer:
             return int(sock.getsockname()[1])
         return self._port
 
+    @property
+    def scheme(self) -> str:
+        """``https`` when serving TLS, else ``http``."""
+        return "https" if self.ssl_context is not None else "http"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the listening socket (``https://`` with TLS)."""
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"{self.scheme}://{host}:{self.port}"
+
     async def start(self) -> None:
         """Run the ASGI lifespan startup, then start listening."""
         loop = asyncio.get_running_loop()
@@ -180,6 +233,9 @@ class HubServer:
             self.access_log,
             self.keep_alive_timeout,
             self.body_timeout,
+            response_hook=self.response_hook,
+            scheme=self.scheme,
+            websocket_max_message_size=self.websocket_max_message_size,
         )
         if self.asgi_app is not None:
             self._lifespan = Lifespan(self.asgi_app)
@@ -193,8 +249,10 @@ class HubServer:
             self._port,
             reuse_port=self.reuse_port or None,
             backlog=self.backlog,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=self.tls_handshake_timeout if self.ssl_context else None,
         )
-        logger.info("hubserver listening on %s:%d", self.host, self.port)
+        logger.info("hubserver listening on %s://%s:%d", self.scheme, self.host, self.port)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Graceful stop (see module docstring); idempotent."""
@@ -207,6 +265,8 @@ class HubServer:
         for proto in list(state.connections):
             if proto.is_idle():
                 proto.close()
+        for websocket in list(state.websockets):
+            websocket.going_away()
         for ep in self.endpoints:
             await ep.shutdown()
         deadline = time.monotonic() + grace

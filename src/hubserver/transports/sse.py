@@ -20,6 +20,10 @@ SSE_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 
+_EVENT_KEYS: dict[str, tuple[str, str]] = {}
+"""Cache key of a broadcast's SSE event per hub protocol (``SerializedMessage.store``)."""
+
+
 def format_event(payload: bytes) -> bytes:
     """One SSE event: a ``data:`` line per ``\\n``-separated line, then a blank line.
 
@@ -47,6 +51,7 @@ class ServerSentEventsTransport:
         "_owner",
         "_pending",
         "_pending_size",
+        "_single",
     )
 
     def __init__(
@@ -62,6 +67,8 @@ class ServerSentEventsTransport:
         self._pending_size = 0
         self._dirty = False
         self._open = False
+        # The broadcast whose bytes are the only ones pending (its event is cached on it).
+        self._single: tuple[SerializedMessage, str] | None = None
 
     @property
     def kind(self) -> TransportType:
@@ -81,6 +88,10 @@ class ServerSentEventsTransport:
 
     def send(self, payload: bytes, binary: bool) -> None:
         """Queue bytes; everything queued in one tick becomes one event."""
+        self._single = None
+        self._queue(payload)
+
+    def _queue(self, payload: bytes) -> None:
         if self._open:
             self._pending.append(payload)
             self._pending_size += len(payload)
@@ -89,19 +100,34 @@ class ServerSentEventsTransport:
                 self._coalescer.mark(self)
 
     def send_serialized(self, message: SerializedMessage, protocol: HubProtocol) -> int:
-        """Queue a broadcast's bytes for ``protocol`` (serialized once per protocol)."""
-        self.send(message.get(protocol), False)
+        """Queue a broadcast's bytes for ``protocol`` (serialized once per protocol; when it is
+        all a connection has to send this tick, its event is also built once)."""
+        self._single = None if self._pending else (message, protocol.name)
+        self._queue(message.get(protocol))
         return self.buffered_bytes()
 
     def flush(self) -> None:
         """Write the queued bytes as one event."""
         self._dirty = False
-        if not self._pending or not self._open:
+        single = self._single
+        self._single = None
+        pending = self._pending
+        if not pending or not self._open:
             return
-        data = b"".join(self._pending)
-        self._pending.clear()
+        if single is not None and len(pending) == 1:
+            # A broadcast to every stream of a group: the same event for all of them.
+            message, name = single
+            key = _EVENT_KEYS.get(name)
+            if key is None:
+                key = _EVENT_KEYS[name] = ("sse", name)
+            event = message.cached_or_none(key)
+            if event is None:
+                event = message.store(key, format_event(pending[0]))
+        else:
+            event = format_event(b"".join(pending))
+        pending.clear()
         self._pending_size = 0
-        self._exchange.write_chunk(format_event(data))
+        self._exchange.write_chunk(event)
 
     def buffered_bytes(self) -> int:
         """Queued bytes plus the socket's unsent bytes."""

@@ -1,11 +1,13 @@
 """AccessPolicy: the one decision of REST and hub (auth/access_policy.py): the rule table,
 the store role replacing the token's, and the ~1 s cache that keeps hot paths off the store."""
 
+import asyncio
+
 import pytest
 from tests.security.kit import Directory
 from tests.support.hub_client import FakeClock
 
-from aiusage.auth.access_policy import AccessPolicy, AccessRefused
+from aiusage.auth.access_policy import AccessPolicy, AccessRefused, TtlCache
 from aiusage.auth.principal import DASHBOARD_ROLES, UserPrincipal
 
 
@@ -89,3 +91,69 @@ async def test_answers_are_cached_for_about_a_second(directory):
     await policy.decide(who(), DASHBOARD_ROLES)
     clock.advance(0.2)
     assert await refusal(policy, who()) == (403, "Access revoked")
+
+
+async def test_an_answer_past_half_its_life_is_reloaded_in_the_background(directory):
+    clock = FakeClock()
+    policy = AccessPolicy(directory, cache_ttl=1.0, clock=clock)
+    await policy.decide(who(), DASHBOARD_ROLES)
+    calls = directory.calls
+    directory.member("acme", "ann", None)
+    clock.advance(0.6)
+    # Still within the TTL: answered from the cache at once, while one reload starts.
+    acting, _ = await policy.decide(who(), DASHBOARD_ROLES)
+    assert acting.roles == {"Admin"}
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert directory.calls == calls + 2  # role and subscription, once each
+    clock.advance(0.3)  # 0.9 s after the first answer, 0.3 s after the reload
+    assert await refusal(policy, who()) == (403, "Access revoked")
+    assert directory.calls == calls + 2
+
+
+async def test_a_failed_background_reload_surfaces_only_once_the_answer_expires(directory):
+    clock = FakeClock()
+    policy = AccessPolicy(directory, cache_ttl=1.0, clock=clock)
+    await policy.decide(who(), DASHBOARD_ROLES)
+    directory.fail = True
+    clock.advance(0.6)
+    await policy.decide(who(), DASHBOARD_ROLES)  # cached answer; the reload fails quietly
+    for _ in range(3):
+        await asyncio.sleep(0)
+    clock.advance(0.5)
+    assert await refusal(policy, who()) == (503, "Service Unavailable")
+
+
+async def test_concurrent_misses_share_one_load():
+    class Slow(Directory):
+        async def user_role(self, org_id, user_id):
+            await asyncio.sleep(0.01)
+            return await super().user_role(org_id, user_id)
+
+    slow = Slow()
+    slow.org("acme", "active")
+    slow.member("acme", "ann", "Admin")
+    policy = AccessPolicy(slow, cache_ttl=1.0, clock=FakeClock())
+    answers = await asyncio.gather(*(policy.decide(who(), DASHBOARD_ROLES) for _ in range(50)))
+    assert all(a.roles == {"Admin"} for a, _ in answers)
+    assert slow.calls == 2  # one role load, one subscription load
+
+
+async def test_a_full_cache_drops_expired_answers_before_fresh_ones():
+    clock = FakeClock()
+    cache = TtlCache(1.0, clock, max_entries=3)
+    loads: list[str] = []
+
+    def loader(value):
+        async def load():
+            loads.append(value)
+            return value
+
+        return load
+
+    await cache.get("old", loader("a"))
+    clock.advance(1.5)
+    await cache.get("new1", loader("b"))
+    await cache.get("new2", loader("c"))
+    await cache.get("new3", loader("d"))  # full: the expired answer goes
+    assert await cache.get("new1", loader("x")) == "b" and loads == ["a", "b", "c", "d"]

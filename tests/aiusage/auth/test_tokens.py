@@ -287,3 +287,38 @@ async def test_tokens_nobody_presents_any_more_leave_the_cache(rsa_key, clock):
     zero = TokenVerifier(TokenConfig(_CountingKeys(rsa_key)), clock=clock, cache_ttl_s=0)
     assert (await zero.verify(sign(rsa_key, claims(sub="z")))).sub == "z"
     assert len(zero._verified) == 0
+
+
+def _with_header(token: str, header_segment: str) -> str:
+    return ".".join([header_segment, *token.split(".")[1:]])
+
+
+@pytest.mark.parametrize(
+    "segment",
+    [
+        "e30!",  # outside the base64url alphabet
+        "e30===",  # more than two padding characters
+        "e3=",  # padding on a segment whose length is not a multiple of 4
+        "e",  # a length that is 1 modulo 4
+        "e31",  # not the canonical encoding of its bytes
+        base64.urlsafe_b64encode(b"[1]").decode().rstrip("="),  # JSON, not an object
+        base64.urlsafe_b64encode(b'{"alg":"RS256","kid":7}').decode().rstrip("="),
+        base64.urlsafe_b64encode(b'{"alg":"RS256","kid":null}').decode().rstrip("="),
+    ],
+)
+async def test_header_segments_pyjwt_refuses_are_malformed(verifier, rsa_key, segment):
+    with pytest.raises(jwt.PyJWTError):
+        jwt.get_unverified_header(_with_header(sign(rsa_key, claims()), segment))
+    token = _with_header(sign(rsa_key, claims(iss="iss", aud="aud")), segment)
+    assert await reason(verifier, token) == "malformed token"
+
+
+async def test_a_padded_header_segment_is_read_as_pyjwt_reads_it(verifier, rsa_key):
+    # Padding changes the signing input, so the signature no longer matches: the header was
+    # accepted as PyJWT accepts it and the token fails at the signature, not as malformed.
+    token = sign(rsa_key, claims(iss="iss", aud="aud"))
+    header = token.split(".")[0]
+    padded = header + "=" * (-len(header) % 4)
+    assert padded != header
+    jwt.get_unverified_header(_with_header(token, padded))
+    assert await reason(verifier, _with_header(token, padded)) == "bad signature"

@@ -125,6 +125,28 @@ def test_user_create_hashes_the_password_and_refuses_unknown_orgs(tmp_path, caps
     assert code == 1 and "exists" in err
 
 
+def test_user_create_with_a_bad_redis_url_fails_before_creating_the_user(tmp_path, capsys) -> None:
+    d = str(tmp_path)
+    run(capsys, "org", "create", "--id", "acme", "--name", "Acme", "--data-dir", d)
+    code, _, err = run(
+        capsys,
+        "user",
+        "create",
+        "--email",
+        "late@acme.test",
+        "--org",
+        "acme",
+        "--role",
+        "Employee",
+        "--redis-url",
+        "redis+sentinel://:hunter2@127.0.0.1:26379",
+        "--data-dir",
+        d,
+    )
+    assert code == 2 and "service" in err and "hunter2" not in err
+    assert lookup(tmp_path, lambda c: UserRepository().get_by_email(c, "late@acme.test")) is None
+
+
 def test_enroll_code_create_prints_a_code_that_redeems_once(tmp_path, capsys) -> None:
     d = str(tmp_path)
     run(capsys, "org", "create", "--id", "acme", "--name", "Acme", "--data-dir", d)

@@ -38,6 +38,9 @@ def test_environment_variables_are_read_and_flags_override_them() -> None:
         {"AIUSAGE_PORT": "70000"},
         {"AIUSAGE_DATABASE_URL": "mysql://x/y"},
         {"AIUSAGE_WORKERS": "0"},
+        {"AIUSAGE_REDIS_URL": "http://127.0.0.1:6379"},
+        {"AIUSAGE_REDIS_URL": "redis+sentinel://127.0.0.1:26379"},
+        {"AIUSAGE_REDIS_URL": "redis://127.0.0.1:port/0"},
     ],
 )
 def test_unusable_settings_are_refused_with_a_message(env) -> None:

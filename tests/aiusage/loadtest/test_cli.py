@@ -70,13 +70,28 @@ def test_without_the_loadtest_extra_the_command_says_how_to_install_it(
     real_find_spec = importlib.util.find_spec
 
     def find_spec(name: str, *args: object) -> object:
-        return None if name == "matplotlib" else real_find_spec(name, *args)  # type: ignore[arg-type]
+        missing = ("matplotlib", "picows")
+        return None if name in missing else real_find_spec(name, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     code = main(["loadtest", "--connections", "1", "--data-dir", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
-    assert "pip install 'aiusage[loadtest]'" in err and "matplotlib" in err
+    assert "pip install 'aiusage[loadtest]'" in err and "matplotlib, picows" in err
+
+
+def test_the_cli_and_coordinator_load_without_the_websocket_library() -> None:
+    """picows is optional: only a WebSocket connection imports it (checked in a clean
+    interpreter, since this one has it loaded already)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import aiusage.cli.loadtest, aiusage.loadtest.coordinator, "
+        "aiusage.loadtest.client; assert 'picows' not in sys.modules, 'picows imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
 
 
 def test_the_product_does_not_depend_on_the_load_testers_plotting_library() -> None:
@@ -85,5 +100,7 @@ def test_the_product_does_not_depend_on_the_load_testers_plotting_library() -> N
     project = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]
     assert not any(dep.startswith("matplotlib") for dep in project["dependencies"])
     extras = project["optional-dependencies"]
-    assert any(dep.startswith("matplotlib") for dep in extras["loadtest"])
-    assert any(dep.startswith("matplotlib") for dep in extras["dev"])  # the tests run it
+    for name in ("matplotlib", "picows"):
+        assert not any(dep.startswith(name) for dep in project["dependencies"])
+        assert any(dep.startswith(name) for dep in extras["loadtest"])
+        assert any(dep.startswith(name) for dep in extras["dev"])  # the tests run it

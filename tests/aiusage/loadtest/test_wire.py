@@ -1,4 +1,5 @@
-"""The load-test client's own framing: WebSocket, HTTP/1.1, SSE, SignalR records, markers."""
+"""The load-test client's wire helpers: HTTP/1.1 responses (httptools), SSE, SignalR records,
+markers."""
 
 from __future__ import annotations
 
@@ -6,67 +7,6 @@ import msgpack
 import pytest
 
 from aiusage.loadtest import wire
-
-
-def server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    if n < 126:
-        return bytes((b0, n)) + payload
-    if n < 65536:
-        return bytes((b0, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((b0, 127)) + n.to_bytes(8, "big") + payload
-
-
-def unmask(frame: bytes) -> tuple[int, bytes]:
-    assert frame[1] & 0x80, "client frames must be masked"
-    ln = frame[1] & 0x7F
-    pos = 2
-    if ln == 126:
-        ln, pos = int.from_bytes(frame[2:4], "big"), 4
-    elif ln == 127:
-        ln, pos = int.from_bytes(frame[2:10], "big"), 10
-    key = frame[pos : pos + 4]
-    body = frame[pos + 4 :]
-    assert len(body) == ln
-    return frame[0] & 0x0F, bytes(b ^ key[i % 4] for i, b in enumerate(body))
-
-
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
-def test_client_frames_are_masked_and_round_trip_at_every_length_class(size: int) -> None:
-    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
-    op, body = unmask(wire.client_frame(wire.OP_BINARY, payload, key=b"\x01\x02\x03\x04"))
-    assert op == wire.OP_BINARY
-    assert body == payload
-
-
-def test_accept_value_matches_the_rfc_example() -> None:
-    assert wire.accept_value("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
-
-def test_ws_reader_parses_byte_by_byte_and_reassembles_fragments() -> None:
-    stream = (
-        server_frame(wire.OP_TEXT, b"hello")
-        + server_frame(wire.OP_TEXT, b"frag-", fin=False)
-        + server_frame(wire.OP_PING, b"p")
-        + server_frame(wire.OP_CONT, b"ment")
-        + server_frame(wire.OP_BINARY, b"x" * 70000)
-    )
-    reader = wire.WsReader()
-    out: list[tuple[int, bytes]] = []
-    for i in range(len(stream)):
-        out += reader.feed(stream[i : i + 1])
-    assert out == [
-        (wire.OP_TEXT, b"hello"),
-        (wire.OP_PING, b"p"),
-        (wire.OP_TEXT, b"frag-ment"),
-        (wire.OP_BINARY, b"x" * 70000),
-    ]
-
-
-def test_ws_reader_refuses_masked_server_frames() -> None:
-    with pytest.raises(wire.WsFrameError):
-        wire.WsReader().feed(wire.client_frame(wire.OP_TEXT, b"x"))
 
 
 def test_http_reader_handles_content_length_split_and_keep_alive() -> None:
@@ -107,6 +47,37 @@ def test_http_reader_reads_until_close_without_length() -> None:
 def test_http_reader_rejects_a_garbage_status_line() -> None:
     with pytest.raises(wire.HttpError):
         wire.HttpResponseReader().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+
+def test_http_reader_rejects_a_bad_chunk_size() -> None:
+    reader = wire.HttpResponseReader()
+    with pytest.raises(wire.HttpError):
+        reader.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+
+def test_http_reader_refuses_an_oversized_head() -> None:
+    line = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+    head = b"HTTP/1.1 200 OK\r\n" + line * (wire.MAX_HEAD_BYTES // len(line) + 3)
+    with pytest.raises(wire.HttpError, match="too large"):
+        wire.HttpResponseReader().feed(head)
+
+
+def test_http_reader_parses_back_to_back_responses_fed_byte_by_byte() -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    reader = wire.HttpResponseReader()
+    bodies: list[bytes] = []
+    pieces: list[bytes] = []
+    for i in range(len(raw)):
+        pieces += reader.feed(raw[i : i + 1])
+        if reader.complete:
+            bodies.append(b"".join(pieces))
+            pieces = []
+            reader.next_response()
+            pieces += reader.feed(b"")
+    assert bodies == [b"abc", b"de"]
 
 
 def test_sse_reader_joins_data_lines_and_skips_comments() -> None:

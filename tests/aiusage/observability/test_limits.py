@@ -7,10 +7,10 @@ from tests.support.hub_client import HubTestClient, settle, wait_until
 
 from aiusage.observability.limits import (
     OrgConnectionTracker,
+    OrgLimitFilter,
     guard_authenticate,
-    limit_org_connections,
 )
-from hubserver import AuthenticationFailed, HttpRequestInfo, Hub, Principal
+from hubserver import AuthenticationFailed, HttpRequestInfo, Hub, HubError, Principal
 from hubserver.hub.handler import HubConnectionHandler
 from hubserver.lifetime.memory import InMemoryLifetimeManager
 
@@ -116,9 +116,9 @@ def test_without_a_limit_the_hook_is_returned_unchanged():
 async def test_the_hub_counts_connections_and_closes_one_over_the_limit_with_a_hub_error():
     CountingHub.connected, CountingHub.disconnected = [], []
     tracker = OrgConnectionTracker(limit=2)
-    hub_cls = limit_org_connections(CountingHub, tracker)
-    assert hub_cls.__name__ == "CountingHub" and issubclass(hub_cls, CountingHub)
-    handler = HubConnectionHandler(hub_cls, InMemoryLifetimeManager(), auto_tick=False)
+    handler = HubConnectionHandler(
+        CountingHub, InMemoryLifetimeManager(), auto_tick=False, filters=[OrgLimitFilter(tracker)]
+    )
     first = HubTestClient(handler, principal=principal("acme", sub="a"))
     second = HubTestClient(handler, principal=principal("acme", sub="b"))
     await first.connect()
@@ -143,3 +143,35 @@ async def test_the_hub_counts_connections_and_closes_one_over_the_limit_with_a_h
     fourth = HubTestClient(handler, principal=principal("acme", sub="d"))
     await fourth.connect()
     assert tracker.count("acme") == 2
+
+
+class FailingHub(Hub):
+    async def on_connected(self) -> None:
+        raise HubError("not today")
+
+
+async def test_a_connection_whose_hub_refuses_it_is_not_counted():
+    tracker = OrgConnectionTracker(limit=1)
+    handler = HubConnectionHandler(
+        FailingHub, InMemoryLifetimeManager(), auto_tick=False, filters=[OrgLimitFilter(tracker)]
+    )
+    client = HubTestClient(handler, principal=principal("acme"))
+    await client.connect()
+    assert client.last_close().error == "Connection closed with an error. HubException: not today"
+    await wait_until(lambda: handler.connection_count() == 0)
+    assert tracker.count("acme") == 0 and tracker.refused == 0
+
+
+async def test_super_admins_are_counted_but_never_refused_by_the_filter():
+    tracker = OrgConnectionTracker(limit=1)
+    handler = HubConnectionHandler(
+        CountingHub, InMemoryLifetimeManager(), auto_tick=False, filters=[OrgLimitFilter(tracker)]
+    )
+    clients = [
+        HubTestClient(handler, principal=principal("acme", role="SuperAdmin", sub=s))
+        for s in ("a", "b")
+    ]
+    for client in clients:
+        await client.connect()
+    assert tracker.count("acme") == 2 and tracker.refused == 0
+    assert len(handler.local_connections()) == 2

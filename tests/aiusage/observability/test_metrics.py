@@ -11,7 +11,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 from tests.support.hub_client import FakeClock, HubTestClient
 
-from aiusage.observability.limits import OrgConnectionTracker, limit_org_connections
+from aiusage.observability.limits import OrgConnectionTracker, OrgLimitFilter
 from aiusage.observability.metrics import MetricsCollector, install_metrics
 from aiusage.observability.staleness import DashboardStaleness
 from hubserver import Hub, Principal
@@ -85,7 +85,7 @@ class Coalescer:
 async def test_connections_are_reported_by_transport_protocol_and_organization():
     tracker = OrgConnectionTracker(limit=10)
     handler = HubConnectionHandler(
-        limit_org_connections(PlainHub, tracker), InMemoryLifetimeManager(), auto_tick=False
+        PlainHub, InMemoryLifetimeManager(), auto_tick=False, filters=[OrgLimitFilter(tracker)]
     )
     clients = [
         HubTestClient(handler, "json", principal=user("acme", "a")),

@@ -1,11 +1,12 @@
-"""AnalyticsHub mechanics: class factory, token expiry on open connections, missing services."""
+"""AnalyticsHub mechanics: services from the activator, token expiry on open connections,
+missing services."""
 
 import pytest
 from tests.security.kit import HubWorld, Snapshots, close_message
 from tests.support.hub_client import HubTestClient
 
 from aiusage.auth.issuer import BuiltinIssuer
-from aiusage.realtime.hub import AnalyticsHub, make_analytics_hub
+from aiusage.realtime.hub import AnalyticsHub, AnalyticsHubActivator
 from hubserver.connections.context import Principal
 from hubserver.hub.handler import HubConnectionHandler
 from hubserver.lifetime.memory import InMemoryLifetimeManager
@@ -23,11 +24,47 @@ def world(key):
     return w
 
 
-def test_the_factory_binds_services_without_touching_the_base_class():
+def handler_for(snapshots, access=None):
+    """The AnalyticsHub mapped as the platform maps it: its services come from the activator."""
+    return HubConnectionHandler(
+        AnalyticsHub,
+        InMemoryLifetimeManager(),
+        auto_tick=False,
+        activator=AnalyticsHubActivator(snapshots, access),
+    )
+
+
+def test_the_activator_gives_each_instance_the_services_and_no_class_state():
+    snapshots, access = Snapshots(), object()
+    activator = AnalyticsHubActivator(snapshots, access)
+    first, second = activator.create(AnalyticsHub), activator.create(AnalyticsHub)
+    assert type(first) is AnalyticsHub and first is not second
+    assert first.snapshot_provider is snapshots and first.access_checker is access
+    assert AnalyticsHub().snapshot_provider is None  # the class itself holds no service
+    assert not hasattr(AnalyticsHub, "snapshot_provider")
+
+
+async def test_invocations_run_on_instances_the_activator_created(world):
+    created: list[AnalyticsHub] = []
+
+    class Recording(AnalyticsHubActivator):
+        def create(self, hub_cls):
+            hub = super().create(hub_cls)
+            created.append(hub)
+            return hub
+
     snapshots = Snapshots()
-    cls = make_analytics_hub(snapshots)
-    assert issubclass(cls, AnalyticsHub) and cls.__name__ == "AnalyticsHub"
-    assert cls.snapshot_provider is snapshots and AnalyticsHub.snapshot_provider is None
+    handler = HubConnectionHandler(
+        AnalyticsHub, InMemoryLifetimeManager(), auto_tick=False, activator=Recording(snapshots)
+    )
+    principal = await world.authenticate(world.request(world.token("ann", "acme", "Admin")))
+    client = HubTestClient(handler, principal=principal, request=world.request())
+    await client.connect()
+    completion = await client.invoke("GetDashboardSnapshot")
+    assert completion.error is None and completion.result["metrics"]["organizationId"] == "acme"
+    assert snapshots.asked == ["acme"]
+    assert len(created) == 2  # on_connected, then the invocation
+    assert all(h.snapshot_provider is snapshots for h in created)
 
 
 async def test_an_expired_token_closes_the_connection_with_allow_reconnect(world):
@@ -43,9 +80,7 @@ async def test_an_expired_token_closes_the_connection_with_allow_reconnect(world
 
 
 async def test_snapshot_without_a_provider_is_a_clear_hub_error(world):
-    handler = HubConnectionHandler(
-        make_analytics_hub(None), InMemoryLifetimeManager(), auto_tick=False
-    )
+    handler = handler_for(None)
     principal = await world.authenticate(world.request(world.token("ann", "acme", "Admin")))
     client = HubTestClient(handler, principal=principal, request=world.request())
     await client.connect()
@@ -54,9 +89,7 @@ async def test_snapshot_without_a_provider_is_a_clear_hub_error(world):
 
 
 async def test_a_hub_mapped_without_authentication_refuses_to_connect():
-    handler = HubConnectionHandler(
-        make_analytics_hub(Snapshots()), InMemoryLifetimeManager(), auto_tick=False
-    )
+    handler = handler_for(Snapshots())
     client = HubTestClient(handler)
     await client.connect()
     close = close_message(client)
@@ -65,9 +98,7 @@ async def test_a_hub_mapped_without_authentication_refuses_to_connect():
 
 
 async def test_a_principal_without_platform_claims_is_refused(world):
-    handler = HubConnectionHandler(
-        make_analytics_hub(Snapshots()), InMemoryLifetimeManager(), auto_tick=False
-    )
+    handler = handler_for(Snapshots())
     client = HubTestClient(handler, principal=Principal(user_id="x", claims={"sub": "x"}))
     await client.connect()
     assert close_message(client) is not None and handler.local_connections() == []
@@ -90,9 +121,7 @@ class ZonedSnapshots:
 
 async def test_get_dashboard_snapshot_takes_an_optional_zone_and_period(world):
     snapshots = ZonedSnapshots()
-    handler = HubConnectionHandler(
-        make_analytics_hub(snapshots), InMemoryLifetimeManager(), auto_tick=False
-    )
+    handler = handler_for(snapshots)
     principal = await world.authenticate(world.request(world.token("ann", "acme", "Admin")))
     client = HubTestClient(handler, principal=principal, request=world.request())
     await client.connect()

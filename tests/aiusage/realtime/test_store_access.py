@@ -6,7 +6,7 @@ import pytest
 from tests.support.database import make_database
 from tests.support.hub_client import FakeClock
 
-from aiusage.realtime.store_access import StoreAccess
+from aiusage.realtime.store_access import StoreAccess, _SingleFlight
 from aiusage.store.repositories import OrganizationRepository, UserRepository
 
 
@@ -65,3 +65,19 @@ async def test_a_demotion_is_seen_once_the_ttl_has_passed(store):
         await OrganizationRepository().set_subscription(conn, "acme", "canceled")
     clock.advance(1.0)
     assert await access.subscription_status("acme") == "canceled"
+
+
+async def test_a_full_cache_drops_expired_answers_before_fresh_ones():
+    clock = FakeClock()
+    cache: _SingleFlight[str] = _SingleFlight(1.0, clock, max_entries=4)
+    cache.put("old1", "a")
+    cache.put("old2", "b")
+    clock.advance(1.5)
+    cache.put("new1", "c")
+    cache.put("new2", "d")
+    cache.put("new3", "e")  # full: the two expired answers go, the fresh ones stay
+
+    async def never() -> str:
+        raise AssertionError("a fresh answer must come from the cache")
+
+    assert [await cache.get(k, never) for k in ("new1", "new2", "new3")] == ["c", "d", "e"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pydantic
@@ -199,7 +199,13 @@ def lifetime() -> InMemoryLifetimeManager:
 def make_handler(
     lifetime: InMemoryLifetimeManager, clock: FakeClock, wall_clock: FakeClock
 ) -> Factory:
-    def make(hub_cls: type[Hub] = SampleHub, **options: Any) -> HubConnectionHandler:
+    def make(
+        hub_cls: type[Hub] = SampleHub,
+        *,
+        filters: Sequence[Any] = (),
+        activator: Any = None,
+        **options: Any,
+    ) -> HubConnectionHandler:
         return HubConnectionHandler(
             hub_cls,
             lifetime,
@@ -207,6 +213,8 @@ def make_handler(
             clock,
             wall_clock=wall_clock,
             auto_tick=False,
+            filters=filters,
+            activator=activator,
         )
 
     return make

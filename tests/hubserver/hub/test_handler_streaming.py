@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 
 from hubserver.hub.hub import Hub
 from hubserver.protocol.messages import (
+    CancelInvocationMessage,
     CompletionMessage,
     InvocationMessage,
+    StreamInvocationMessage,
     StreamItemMessage,
 )
 from tests.hubserver.hub.conftest import SampleHub
@@ -254,4 +256,20 @@ async def test_streams_are_cancelled_when_the_connection_drops(client):
     client.start_stream("Endless")
     await client.wait_for(lambda m: isinstance(m, StreamItemMessage))
     client.ctx.drop()
+    await wait_until(lambda: "endless closed" in SampleHub.log)
+
+
+async def test_a_stream_cancelled_before_its_first_step_still_runs_the_method_and_completes(client):
+    # StreamInvocation and CancelInvocation in one read: the cancel reaches the stream's task
+    # before that task has run. The method must still be called and see the cancellation
+    # (its cleanup runs), like a .NET method whose token is cancelled straight away.
+    iid = client.next_id()
+    client.send_raw(
+        client.protocol.write(
+            StreamInvocationMessage(invocation_id=iid, target="Endless", arguments=[])
+        )
+        + client.protocol.write(CancelInvocationMessage(invocation_id=iid))
+    )
+    completion = await client.wait_completion(iid)
+    assert completion.error is None and not completion.has_result
     await wait_until(lambda: "endless closed" in SampleHub.log)

@@ -50,3 +50,30 @@ def test_a_pause_during_the_startup_hold_releases_nothing_and_resume_replays_it(
     sequence_id, replay = outbox.resume()
     assert (sequence_id, replay) == (1, [b"1"])
     assert not outbox.holding
+
+
+def test_a_restored_outbox_continues_the_numbering_of_the_one_it_was_taken_from() -> None:
+    # docs/spec/stateful-reconnect.md §5.4: the resuming server continues both counts.
+    from hubserver.protocol.messages import InvocationMessage
+
+    source = Outbox(1000, now=0.0)
+    source.release()
+    for data in (b"1", b"2", b"3"):
+        source.record(data, trackable=True)
+    source.buffer.on_ack(1)
+    for _ in range(4):
+        source.buffer.on_received_trackable()
+    source.pause()
+    source.record(b"4", trackable=True)
+
+    restored = Outbox.restore(1000, source.buffer.snapshot())
+    assert restored.paused and not restored.holding
+    assert not restored.record(b"5", trackable=True)  # paused until the transport attaches
+    assert restored.resume() == (2, [b"2", b"3", b"4", b"5"])
+    assert restored.buffer.total_sent == 5
+    assert restored.buffer.buffered_bytes == 4
+    # Receiving side: 4 processed; the client's replay of 3..4 are duplicates, 5 is new.
+    restored.buffer.on_sequence(3)
+    message = InvocationMessage("m", ())
+    assert [restored.buffer.should_process(message) for _ in range(3)] == [False, False, True]
+    assert restored.buffer.ack_to_send() == 5

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from hubserver.protocol.json_protocol import JsonHubProtocol
+from hubserver.protocol.serialized import SerializedMessage
 from hubserver.transports.sse import ServerSentEventsTransport, format_event
 from tests.hubserver.transports.fakes import FakeExchange, FakeOwner
 
@@ -56,3 +58,22 @@ async def test_client_going_away_is_a_graceful_end() -> None:
     sse.send(b"late", False)
     await asyncio.sleep(0)
     assert exchange.chunks == [b":\r\n"]
+
+
+async def test_a_broadcast_alone_in_a_tick_is_formatted_once_for_every_stream() -> None:
+    protocol = JsonHubProtocol()
+    message = SerializedMessage(None, {protocol.name: b'{"type":1}\x1e'})
+    streams = []
+    for _ in range(3):
+        exchange = FakeExchange()
+        sse = ServerSentEventsTransport(exchange, FakeOwner())
+        sse.start()
+        streams.append((sse, exchange))
+    streams[0][0].send_serialized(message, protocol)
+    streams[1][0].send_serialized(message, protocol)
+    streams[2][0].send(b"own\x1e", False)  # a message of its own first: one combined event
+    streams[2][0].send_serialized(message, protocol)
+    await asyncio.sleep(0)
+    first, second = streams[0][1].chunks[1], streams[1][1].chunks[1]
+    assert first == b'data: {"type":1}\x1e\r\n\r\n' and first is second  # built once
+    assert streams[2][1].chunks[1] == b'data: own\x1e{"type":1}\x1e\r\n\r\n'
