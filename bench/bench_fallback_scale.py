@@ -6,9 +6,10 @@ while agents POST events to ``/api/agent/events`` at ``deliveries / N`` events p
 the server pushes about ``--deliveries`` (default 10,000) tracked messages per second in total.
 Measured per run: end-to-end delivery latency (the agent's send time carried in each pushed
 event, same clock), REST ingestion latency (the agents' POSTs), deliveries/s, losses, server
-CPU. WebSockets under the same load give the same-run reference row; ``lp+log`` repeats long
-polling with the production access log on (``AIUSAGE_ACCESS_LOG=1``, level INFO: routine polls
-log at DEBUG, so the row shows what the log costs at this request rate).
+CPU and the load clients' CPU (the same cores). WebSockets under the same load give the
+same-run reference row; ``lp+log`` repeats long polling with the production access log on
+(``AIUSAGE_ACCESS_LOG=1``, level INFO: routine polls log at DEBUG, so the row shows what the
+log costs at this request rate).
 
     .venv/bin/python bench/bench_fallback_scale.py --n 5000 --reps 3
     .venv/bin/python bench/bench_fallback_scale.py --n 500 --reps 1 --duration 5   # quick check
@@ -46,6 +47,19 @@ VARIANTS = {
 }
 TARGET_P99_MS = {"sse": 100.0, "lp": 250.0, "ws": 100.0}
 TARGET_POST_P99_MS = 50.0
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (Linux ``/proc``; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 async def one_run(stack: h.Stack, a: argparse.Namespace, variant: str, spy: str | None) -> dict:
@@ -90,7 +104,11 @@ async def one_run(stack: h.Stack, a: argparse.Namespace, variant: str, spy: str 
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        clients_before = _cpu_seconds([w.proc.pid for w in coord.workers])
+        t_events = time.monotonic()
         await coord.drive_events()
+        client_cpu = _cpu_seconds([w.proc.pid for w in coord.workers]) - clients_before
+        client_cpu_pct = 100.0 * client_cpu / (time.monotonic() - t_events)
         await coord.drain(limit=15.0)
     finally:
         await coord.stop()
@@ -113,6 +131,8 @@ async def one_run(stack: h.Stack, a: argparse.Namespace, variant: str, spy: str 
         "post_p99_ms": post["p99"],
         "cpu_pct": res["server"]["cpu_pct_mean_events"],
         "kb_per_conn": res["server"]["kb_per_conn_idle"],
+        # The load clients share the 2 cores with the server: above ~100 % they compete.
+        "client_cpu_pct": round(client_cpu_pct, 1),
         # Other work on this shared machine shows here (2 cores: above 2 the run competed).
         "loadavg_1m": round(os.getloadavg()[0], 1),
     }
@@ -144,6 +164,7 @@ COLUMNS = [
     ("POST p50 ms", "post_p50_ms"),
     ("POST p99 ms", "post_p99_ms"),
     ("server CPU %", "cpu_pct"),
+    ("client CPU %", "client_cpu_pct"),
     ("load avg", "loadavg_1m"),
 ]
 

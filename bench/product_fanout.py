@@ -6,15 +6,21 @@ unknown users are refused). An Admin connection invokes ``BroadcastDashboardUpda
 metrics)`` back to back for ``--duration`` seconds; the receivers count ``DashboardUpdate``
 frames. Compared in the same run, with the same receiving client and accounting, against the
 raw picows server (bench/servers/raw_picows.py) and python-socketio
-(bench/servers/sio_fanout.py), both flooding from inside the server as in bench/fanout.py.
+(bench/servers/sio_fanout.py), both flooding from inside the server as in bench/fanout.py,
+and optionally the engine alone (bench/servers/hub_bench.py). The raw server and the engine
+alone send the Admin's DashboardUpdate (product_fanout_client.dashboard_update), so raw,
+engine and aiusage write the same bytes per delivery (257-byte SignalR JSON frames; 193 for
+MessagePack); python-socketio sends bench/fanout.py's 200-byte object in its own framing.
 
     flock /tmp/bench.lock .venv/bin/python bench/product_fanout.py --n 10000 --reps 3
 
 Deliveries/s = broadcast frames received by all receivers / (last receipt - first send), so a
 server that falls behind is charged for its backlog. KB/conn = the server's RSS growth from
 before the receivers connect to 3 s after (median of 3 samples) / receivers connected. Stacks
-run interleaved, repetition by repetition, each on a fresh server process; every process is
-stopped by its pid; everything binds 127.0.0.1; every phase is bounded in time.
+run interleaved, repetition by repetition, in an order rotated by one stack each repetition,
+each on a fresh server process; every process is stopped by its pid; everything binds
+127.0.0.1; every phase is bounded in time. Besides deliveries/s, each run records the server's
+write(2) calls and bytes per delivery, its context switches and the load processes' CPU.
 """
 
 from __future__ import annotations
@@ -41,9 +47,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from fanout import free_port, rss_tree, settled_rss, touch, wait_files, wait_port  # noqa: E402
+from product_fanout_client import ORG  # noqa: E402
 
 PY = sys.executable
-ORG = "bench"
 ADMIN = "bench-admin"
 STACKS = ("raw", "python-socketio", "aiusage-json", "aiusage-msgpack")
 OPTIONAL = ("hub-json", "hub-msgpack")
@@ -105,10 +111,19 @@ def prepare(data_dir: Path, n: int) -> tuple[list[str], str]:
 
 
 def server_cmd(stack: str, port: int, ctl: str, data_dir: Path) -> list[str]:
+    # The flooding servers send the DashboardUpdate the Admin broadcasts through aiusage, so
+    # every stack writes the same bytes per delivery (SignalR JSON for raw).
     if stack == "raw":
-        return [PY, str(HERE / "servers" / "raw_picows.py"), "--port", str(port), "--ctl", ctl]
-    if stack.startswith("hub-"):
-        return [PY, str(HERE / "servers" / "hub_bench.py"), "--port", str(port), "--ctl", ctl]
+        server = "raw_picows.py"
+    elif stack.startswith("hub-"):
+        server = "hub_bench.py"
+    else:
+        server = ""
+    if server:
+        return [
+            *(PY, str(HERE / "servers" / server), "--port", str(port), "--ctl", ctl),
+            *("--payload", "dashboard"),
+        ]
     if stack == "python-socketio":
         return [
             PY,
@@ -192,21 +207,26 @@ def run_one(
         failed = sum(r["failed"] for r in ready)
         after = settled_rss(sp)
         spy = None
-        if a.py_spy and stack.startswith("aiusage"):
+        if a.py_spy:
             out = f"{a.py_spy}-{stack}-{int(time.time())}"
             spy = subprocess.Popen(
                 [
                     *(str(ROOT / ".venv" / "bin" / "py-spy"), "record", "--pid", str(srv.pid)),
                     *("--duration", str(int(a.duration) + 1), "--rate", "200", "--format", "raw"),
-                    *("--output", out + ".txt", "--nonblocking"),
+                    *("--output", out + ".txt"),
+                    # py-spy cannot take native stacks without pausing the process.
+                    *(("--native",) if a.py_spy_native else ("--nonblocking",)),
                 ],
                 stdout=subprocess.DEVNULL,
             )
             time.sleep(1.0)
-        cpu0 = sp.cpu_times()
+        cpu0, io0, cs0 = sp.cpu_times(), sp.io_counters(), sp.num_ctx_switches()
+        loaders = [psutil.Process(p.pid) for p in procs[1:]]
+        load0 = [lp.cpu_times() for lp in loaders]
         touch(ctl, "go", {"duration": a.duration})
         (flood,) = wait_files(ctl, ["flood.json"], a.duration + 120)
-        cpu1 = sp.cpu_times()
+        cpu1, io1, cs1 = sp.cpu_times(), sp.io_counters(), sp.num_ctx_switches()
+        load1 = [lp.cpu_times() for lp in loaders]
         touch(ctl, "snap")
         cf = wait_files(ctl, [f"client-{i}-flood.json" for i in range(a.clients)], 120)
         if spy is not None:
@@ -236,6 +256,18 @@ def run_one(
             "dps": dps,
             "server_cpu_pct": 100 * cpu_s / max(flood["flood_s"], 1e-9),
             "dps_per_cpu_s": msgs / max(cpu_s, 1e-9),
+            # write(2)/writev(2) calls and bytes the server made during the flood, per
+            # delivery: what the socket layer costs is mostly one syscall per write.
+            "writes_per_delivery": (io1.write_count - io0.write_count) / max(msgs, 1),
+            "bytes_per_delivery": (io1.write_chars - io0.write_chars) / max(msgs, 1),
+            "reads_during_flood": io1.read_count - io0.read_count,
+            "ctx_switches": (cs1.voluntary + cs1.involuntary) - (cs0.voluntary + cs0.involuntary),
+            # CPU % of each load process (the Admin first for aiusage, then the receivers):
+            # on a small machine they compete with the server for the same cores.
+            "load_cpu_pct": [
+                round(100 * (b.user + b.system - a.user - a.system) / max(flood["flood_s"], 1e-9))
+                for a, b in zip(load0, load1, strict=True)
+            ],
         }
     finally:
         for p in reversed(procs):
@@ -298,7 +330,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5.0, help="flood seconds")
     ap.add_argument("--window", type=int, default=2, help="Admin invocations outstanding")
     ap.add_argument("--timeout", type=float, default=300.0, help="bound of every phase, s")
-    ap.add_argument("--py-spy", help="record the aiusage server during each flood to PREFIX-*")
+    ap.add_argument("--py-spy", help="record the server during each flood to PREFIX-*")
+    ap.add_argument("--py-spy-native", action="store_true", help="py-spy --native")
     ap.add_argument("--keep-logs", action="store_true", help="keep each run's control dir")
     ap.add_argument("--tag", default="", help="suffix of the result file name")
     ap.add_argument(
@@ -320,7 +353,11 @@ def main() -> None:
             prepare(data_dir, a.n) if any(s.startswith("aiusage") for s in stacks) else ([], "")
         )
         for rep in range(a.reps):
-            for s in stacks:  # interleaved so the machine's noise spreads over the stacks
+            # Interleaved so the machine's noise spreads over the stacks, and rotated so that no
+            # stack always runs right after the same one (the first aiusage stack of each
+            # repetition used to be JSON, every time).
+            shift = rep % len(stacks)
+            for s in stacks[shift:] + stacks[:shift]:
                 r = run_one(s, a, data_dir, hub_paths, admin_path)
                 r["rep"] = rep
                 results[s].append(r)

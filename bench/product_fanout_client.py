@@ -35,6 +35,8 @@ import _common
 import fanout_client as fc
 
 RS = b"\x1e"
+ORG = "bench"
+"""The organization of every dashboard and of the Admin (bench/product_fanout.py)."""
 SEQ_BASE = 1_000_000
 """First ``seq`` of a flood: 7 digits (JSON) and a uint32 (MessagePack) for every round, so
 every broadcast frame has the same size and bytes / frame size counts deliveries."""
@@ -60,6 +62,14 @@ def dashboard_update(org: str, seq: int) -> dict[str, Any]:
     base = len(json.dumps(obj, separators=(",", ":")))
     obj["tag"] = "x" * max(0, PAYLOAD_LEN - base)
     return obj
+
+
+def dashboard_invocation_json(seq: int, org: str = ORG) -> bytes:
+    """The SignalR JSON record a dashboard receives for round ``seq``: what hubserver writes
+    for ``DashboardUpdate(dashboard_update(org, seq))``, byte for byte (the raw server sends
+    it so that every stack writes the same bytes per delivery)."""
+    body = {"type": 1, "target": "DashboardUpdate", "arguments": [dashboard_update(org, seq)]}
+    return json.dumps(body, separators=(",", ":")).encode() + RS
 
 
 class Receiver(fc.Client):

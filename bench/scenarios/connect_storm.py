@@ -26,7 +26,10 @@ def main() -> None:
     a = ap.parse_args()
 
     async def body(stack: h.Stack, orgs: list[str]) -> dict[str, Any]:
-        cfg = h.loadtest_config(stack, a, orgs, event_rate=0.0, duration=1.0, keepalive_s=0.0)
+        # Clients keep pinging every 15 s as the JS client does: the server closes a connection
+        # it has heard nothing from for 30 s (ClientTimeoutInterval), so silent clients would be
+        # closed during any phase longer than that and reconnect once more.
+        cfg = h.loadtest_config(stack, a, orgs, event_rate=0.0, duration=1.0)
         coord = h.Coordinator(cfg)
         await coord.measure_before()
         coord.start_sampler()

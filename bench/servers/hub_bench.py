@@ -3,7 +3,11 @@ methods at /hub, and broadcasts through ``HubContext.clients.all.send`` (the pub
 platform uses). Keep-alive pings are pushed out of the measurement window, as on every stack
 the benchmark compares.
 
-usage: hub_bench.py --port P --ctl DIR
+With ``--payload dashboard`` every round is the product benchmark's DashboardUpdate
+(bench/product_fanout.py): the same target and arguments, so the same frame bytes, as
+``aiusage serve`` relays for an Admin's ``BroadcastDashboardUpdate``.
+
+usage: hub_bench.py --port P --ctl DIR [--payload fanout|dashboard]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import _common
+import product_fanout_client
 import uvloop
 
 from hubserver import Hub, HubOptions, HubServer, map_hub
@@ -25,14 +30,18 @@ class BenchHub(Hub):
     """No methods: clients only receive."""
 
 
-async def main(port: int, ctl: str) -> None:
+async def main(port: int, ctl: str, payload: str = "fanout") -> None:
     mapped = map_hub("/hub", BenchHub, hub_options=HubOptions(keep_alive_interval=3600.0))
     server = HubServer([mapped.endpoint], None, "127.0.0.1", port, access_log=False)
     await server.start()
     clients = mapped.hub_context.clients
 
     async def send_round(kind: str, seq: int) -> None:
-        await clients.all.send("m", _common.make_obj(kind, seq))
+        if payload == "dashboard":
+            obj = product_fanout_client.dashboard_update(product_fanout_client.ORG, seq)
+            await clients.all.send("DashboardUpdate", obj)
+        else:
+            await clients.all.send("m", _common.make_obj(kind, seq))
 
     sockets: list[object] = []
 
@@ -75,5 +84,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ctl", required=True)
+    ap.add_argument("--payload", choices=["fanout", "dashboard"], default="fanout")
     a = ap.parse_args()
-    uvloop.run(main(a.port, a.ctl))
+    uvloop.run(main(a.port, a.ctl, a.payload))

@@ -2,7 +2,11 @@
 once per round and written as-is to every transport. No SignalR, no framework: the ceiling a
 Python fan-out can reach on this machine, run in the same session as our hub for a fair ratio.
 
-usage: raw_picows.py --port P --ctl DIR
+With ``--payload dashboard`` every round's frame carries the bytes ``aiusage serve`` writes
+for an Admin's ``BroadcastDashboardUpdate`` in SignalR JSON (bench/product_fanout.py), so
+every stack of that benchmark writes the same bytes per delivery.
+
+usage: raw_picows.py --port P --ctl DIR [--payload fanout|dashboard]
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import _common
+import product_fanout_client
 import uvloop
 from picows import WSListener, WSMsgType, ws_create_server
 
 CONNS: dict[object, None] = {}
+PAYLOAD = "fanout"
 
 
 def ws_frame(payload: bytes) -> bytes:
@@ -43,7 +49,10 @@ class Listener(WSListener):  # type: ignore[misc]
 
 
 async def send_round(kind: str, seq: int) -> None:
-    frame = ws_frame(json.dumps(_common.make_obj(kind, seq), separators=(",", ":")).encode())
+    if PAYLOAD == "dashboard":
+        frame = ws_frame(product_fanout_client.dashboard_invocation_json(seq))
+    else:
+        frame = ws_frame(json.dumps(_common.make_obj(kind, seq), separators=(",", ":")).encode())
     for t in list(CONNS):
         t.underlying_transport.write(frame)  # type: ignore[attr-defined]
 
@@ -69,5 +78,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ctl", required=True)
+    ap.add_argument("--payload", choices=["fanout", "dashboard"], default="fanout")
     a = ap.parse_args()
+    PAYLOAD = a.payload
     uvloop.run(main(a.port, a.ctl))

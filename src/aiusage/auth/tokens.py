@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -143,6 +144,44 @@ def _unverified_header(token: str) -> dict[str, Any]:
     return header
 
 
+_SHARED_ROLE_SETS: dict[frozenset[str], frozenset[str]] = {}
+_MAX_SHARED_ROLE_SETS: Final = 64
+
+
+def _compact_principal(
+    payload: Mapping[str, Any], *, org_claim: str, role_claim: str
+) -> UserPrincipal:
+    """The principal of verified claims, sharing what every token of an instance repeats.
+
+    A decoded token brings its own copy of every claim name and of the values all users share
+    (issuer, audience, organization, role); interned, the verified-token cache and the
+    connections built from it hold one of each instead of one per token, and one role set per
+    role combination (a frozenset is 216 bytes): a cached token of the built-in issuer holds
+    ~0.9 KB instead of ~1.8 KB. Interned strings are freed with their last reference.
+
+    Raises:
+        ValueError: A required claim is missing or malformed (see ``UserPrincipal``).
+    """
+    shared = ("iss", "aud", org_claim, role_claim)
+    claims: dict[str, Any] = {}
+    for name, value in payload.items():
+        name = sys.intern(name)
+        if name in shared:
+            if type(value) is str:
+                value = sys.intern(value)
+            elif type(value) is list:
+                value = [sys.intern(v) if type(v) is str else v for v in value]
+        claims[name] = value
+    principal = UserPrincipal.from_claims(claims, org_claim=org_claim, role_claim=role_claim)
+    roles = _SHARED_ROLE_SETS.get(principal.roles)
+    if roles is None:
+        roles = principal.roles
+        if len(_SHARED_ROLE_SETS) < _MAX_SHARED_ROLE_SETS:
+            _SHARED_ROLE_SETS[roles] = roles
+    # from_claims copied the mapping; keep that copy, not a third one.
+    return UserPrincipal(principal.sub, principal.org, roles, principal.exp, principal.claims)
+
+
 VERIFIED_CACHE_SIZE = 10_000
 """Tokens whose verified principal is remembered (least recently used ones are dropped)."""
 
@@ -200,10 +239,11 @@ class TokenVerifier:
         self._clock = clock
         self._cache_size = cache_size
         self._cache_ttl = cache_ttl_s
-        # digest of the token -> (signature verified at, exp, nbf, leeway, principal).
-        self._verified: OrderedDict[
-            bytes, tuple[float, float | None, float | None, float, UserPrincipal]
-        ] = OrderedDict()
+        # digest of the token -> (signature verified at, nbf, leeway, principal); the
+        # principal's exp is the token's.
+        self._verified: OrderedDict[bytes, tuple[float, float | None, float, UserPrincipal]] = (
+            OrderedDict()
+        )
 
     @property
     def config(self) -> TokenConfig:
@@ -243,11 +283,11 @@ class TokenVerifier:
         key = hashlib.blake2b(token.encode(), digest_size=16).digest()
         hit = self._verified.get(key)
         if hit is not None:
-            verified_at, exp, nbf, leeway, principal = hit
+            verified_at, nbf, leeway, principal = hit
             if 0 <= now - verified_at < self._cache_ttl:
                 # The signature and claims of this exact string were verified moments ago;
                 # only the time-dependent checks can have changed since.
-                self._check_times(now, exp, nbf, leeway)
+                self._check_times(now, principal.exp, nbf, leeway)
                 self._verified.move_to_end(key)
                 return principal
             del self._verified[key]
@@ -313,19 +353,19 @@ class TokenVerifier:
         self._check_times(now, exp, nbf, cfg.leeway)
         _numeric_claim(payload, "iat")
         try:
-            principal = UserPrincipal.from_claims(
+            principal = _compact_principal(
                 payload, org_claim=cfg.org_claim, role_claim=cfg.role_claim
             )
         except ValueError as exc:
             raise InvalidToken(str(exc)) from exc
         if self._cache_size > 0:
-            self._remember(key, (now, exp, nbf, cfg.leeway, principal), now)
+            self._remember(key, (now, nbf, cfg.leeway, principal), now)
         return principal
 
     def _remember(
         self,
         key: bytes,
-        entry: tuple[float, float | None, float | None, float, UserPrincipal],
+        entry: tuple[float, float | None, float, UserPrincipal],
         now: float,
     ) -> None:
         verified = self._verified

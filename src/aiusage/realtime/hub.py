@@ -52,7 +52,6 @@ SUPERADMIN_GROUP: Final = "superadmin"
 MAX_ORG_ID_LENGTH: Final = 128
 
 _HOME_ORG_ITEM: Final = "aiusage.homeOrg"
-_JOINED_ORGS_ITEM: Final = "aiusage.joinedOrgs"
 
 
 def org_group(org_id: str) -> str:
@@ -124,13 +123,6 @@ class AnalyticsHub(Hub):
         self.context.items[_HOME_ORG_ITEM] = home
         return home
 
-    def _joined(self) -> set[str]:
-        joined = self.context.items.get(_JOINED_ORGS_ITEM)
-        if not isinstance(joined, set):
-            joined = set()
-            self.context.items[_JOINED_ORGS_ITEM] = joined
-        return joined
-
     def _require_super_admin(self) -> UserPrincipal:
         user = self._user()
         if not user.is_super_admin:
@@ -146,7 +138,6 @@ class AnalyticsHub(Hub):
         home = self._home_org(user)
         cid = self.context.connection_id
         await self.groups.add(cid, org_group(home))
-        self._joined().add(home)
         await self.groups.add(cid, user_group(user.org, user.sub))
         if ADMIN in user.roles:
             await self.groups.add(cid, ADMIN_GROUP)
@@ -160,7 +151,6 @@ class AnalyticsHub(Hub):
         user = self._user()
         home = self._home_org(user)
         await self.groups.add(self.context.connection_id, org_group(home))
-        self._joined().add(home)
 
     async def join_organization(self, org_id: str) -> None:
         """SuperAdmin only: also receive ``org_id``'s events.
@@ -175,7 +165,6 @@ class AnalyticsHub(Hub):
         if checker is not None and await checker.subscription_status(org_id) is None:
             raise HubError("Unknown organization")
         await self.groups.add(self.context.connection_id, org_group(org_id))
-        self._joined().add(org_id)
 
     async def leave_organization(self, org_id: str) -> None:
         """SuperAdmin only: stop receiving ``org_id``'s events.
@@ -186,7 +175,6 @@ class AnalyticsHub(Hub):
         self._require_super_admin()
         _check_org_id(org_id)
         await self.groups.remove(self.context.connection_id, org_group(org_id))
-        self._joined().discard(org_id)
 
     async def broadcast_dashboard_update(self, org_id: str, metrics: dict[str, Any]) -> None:
         """Send ``DashboardUpdate(metrics)`` to ``org:{org_id}`` (the seed's method).

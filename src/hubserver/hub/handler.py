@@ -3,7 +3,7 @@
 The handler owns what all connections of a hub share: the method table (dispatcher), the
 lifetime manager, options, the clock, the single keep-alive/timeout ticker, the background
 tasks and the counters exported as metrics. Connections see it as their
-:class:`~hubserver.hub.connection.ConnectionHost`.
+:class:`~hubserver.hub.host.ConnectionHost`.
 """
 
 from __future__ import annotations

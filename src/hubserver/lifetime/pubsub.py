@@ -1,4 +1,4 @@
-"""A lifetime manager that scales out over any :class:`~hubserver.lifetime.bus.Bus`.
+"""A lifetime manager that routes hub messages between servers over a publish/subscribe bus.
 
 :class:`PubSubLifetimeManager` routes over the shared local index, delivers to local sinks and
 speaks ASP.NET Core's Redis backplane protocol (docs/spec/backplane.md §6.1-§6.4) on the bus it
@@ -13,14 +13,9 @@ our own message comes back on a channel we subscribe to, the tag tells us to ski
 instead delivers its own messages only when the bus echoes them; we do not, so local clients
 keep receiving while the bus is down.
 
-Cross-server resume (docs/spec/stateful-reconnect.md §5.4; the exchange is described in
-:mod:`hubserver.lifetime.resume`) needs every server to see a connection's messages in the bus's
-one order, which local-first delivery breaks for our own broadcasts. A connection involved in
-a resume is therefore *stream-only*: our own broadcasts skip it at publish time and reach it
-when their echo comes back. The owner switches a live connection to stream-only with a
-``FENCE`` it publishes to itself: echoes of broadcasts published before the fence were already
-delivered locally, those after it were not. A resumed connection stays stream-only on its new
-server (its own broadcasts reach it one bus round trip later, and not while the bus is down).
+Cross-server resume (docs/spec/stateful-reconnect.md §5.4) is
+:class:`~hubserver.lifetime.resume_exchange.ResumeExchange`, composed here; connections it
+marks *stream-only* get our own broadcasts from their echo, not at publish time (see there).
 """
 
 from __future__ import annotations
@@ -33,10 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from hubserver.connections.manager import claimed_connection_id
 from hubserver.errors import BackplaneError, HubError
 from hubserver.lifetime import redis_wire as wire
-from hubserver.lifetime import resume
 from hubserver.lifetime.base import ConnectionSink, HubLifetimeManager
 from hubserver.lifetime.bus import Bus, BusHealth
 from hubserver.lifetime.canary import Canary
@@ -48,15 +41,8 @@ from hubserver.lifetime.remote import (
     PendingResults,
     answer_invocation,
 )
-from hubserver.lifetime.resume import (
-    Claim,
-    Op,
-    PendingSink,
-    ResumeMessage,
-    ResumeOffer,
-    ResumeRefused,
-    ResumeSource,
-)
+from hubserver.lifetime.resume import Claim, PendingSink, ResumeRefused, ResumeSource
+from hubserver.lifetime.resume_exchange import EVENT_PUBLISH_FAILED, ResumeExchange, ResumeHost
 from hubserver.protocol import texts
 from hubserver.protocol.base import HubProtocol
 from hubserver.protocol.messages import InvocationMessage
@@ -67,10 +53,9 @@ __all__ = ["PubSubLifetimeManager"]
 
 logger = logging.getLogger("hubserver.lifetime.pubsub")
 
-# Stable log event names: operators alert on them (docs/deploy.md "Logs").
-EVENT_PUBLISH_FAILED = "backplane.publish_failed"
+# Stable log event name: operators alert on it (docs/deploy.md "Logs"). The others this
+# logger writes are named where they are logged: EVENT_PUBLISH_FAILED, EVENT_CANARY_FAILED.
 EVENT_BAD_PAYLOAD = "backplane.bad_payload"
-EVENT_CANARY_FAILED = "backplane.canary_failed"
 
 _Handler = Callable[[bytes], Awaitable[None]]
 
@@ -136,27 +121,30 @@ class PubSubLifetimeManager(HubLifetimeManager):
         self._canary = Canary(canary_timeout)
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
-        self._canary_ok = True
         self._last_publish_ok = True
 
-        self._resume_source: ResumeSource | None = None
-        # Connection id -> True while its owner's FENCE has not come back (see module doc).
-        self._stream_only: dict[ConnectionId, bool] = {}
-        # Owner side: connection id -> (claiming server, nonce, token) of the claim in progress.
-        self._handing: dict[ConnectionId, tuple[str, str, str]] = {}
-        # Claiming side: connection id -> the claim in progress or completed, not yet adopted.
-        self._claims: dict[ConnectionId, _ClaimState] = {}
-        self._handovers_out = 0
-        # Our reply channel is subscribed with the first claim (see _reply_channel_ready).
-        self._replies_ready: asyncio.Event | None = None
-        self._handovers_in = 0
-        self._handover_sends: set[asyncio.Task[None]] = set()
+        self._resume = ResumeExchange(
+            ResumeHost(
+                server_name=self.server_name,
+                channels=channels,
+                index=self._index,
+                publish=self._publish,
+                publish_best_effort=self._publish_best_effort,
+                subscribe=self._subscribe_channel,
+                unsubscribe=self._unsubscribe_channel,
+                spawn=self._spawn,
+                add_local=self._add_local,
+                join_local=self._join_local,
+                release=self._unsubscribe_departure,
+            )
+        )
+        # Read by every send path (delivery rule for stream-only connections, module doc).
+        self._stream_only = self._resume.stream_only
 
         self._publishes = 0
         self._publish_failures = 0
         self._messages_received = 0
         self._echoes_skipped = 0
-        self._canary_failures = 0
         self._bad_payloads = 0
 
     @property
@@ -186,17 +174,13 @@ class PubSubLifetimeManager(HubLifetimeManager):
         await self._subscribe_channel(self.channels.canary(self.server_name), self._on_canary)
         await self.bus.start(self._receive, self._bus_ready)
         if self.canary_interval > 0:
-            self._spawn(self._canary_loop(self.canary_interval))
+            self._spawn(Canary.run(self.canary_interval, self.check_canary))
 
     async def stop(self) -> None:
         """Let handovers in flight finish (bounded), cancel background tasks, fail everything
         still waiting, stop the bus."""
         self._running = False
-        handing = list(self._handover_sends)
-        if handing:
-            # The connections left this server when the marker was read; their state must
-            # still reach the claimer, or they are lost (a rolling restart stops right after).
-            await asyncio.wait(handing, timeout=_HANDOVER_FLUSH)
+        await self._resume.flush()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -221,7 +205,7 @@ class PubSubLifetimeManager(HubLifetimeManager):
 
     def is_healthy(self) -> bool:
         """False while the bus is down, our last publish failed, or the canary is failing."""
-        return self._bus_is_ready() and self._canary_ok and self._last_publish_ok
+        return self._bus_is_ready() and self._canary.ok and self._last_publish_ok
 
     def local_connection_count(self) -> int:
         """Connections hosted by this process."""
@@ -232,21 +216,21 @@ class PubSubLifetimeManager(HubLifetimeManager):
 
         Keys: ``publishes``, ``publish_failures``, ``messages_received``, ``echoes_skipped``,
         ``canary_failures``, ``bad_payloads``, ``local_connections``, ``local_groups``,
-        ``subscriptions``, ``healthy`` (0/1) plus the bus's (``reconnects``, ``state``...).
+        ``subscriptions``, ``healthy`` (0/1), the resume exchange's (``handovers_out``,
+        ``handovers_in``) plus the bus's (``reconnects``, ``state``...).
         """
         data: dict[str, int | float] = {
             "publishes": self._publishes,
             "publish_failures": self._publish_failures,
             "messages_received": self._messages_received,
             "echoes_skipped": self._echoes_skipped,
-            "canary_failures": self._canary_failures,
+            "canary_failures": self._canary.failures,
             "bad_payloads": self._bad_payloads,
             "local_connections": len(self._index.connections),
             "local_groups": len(self._index.groups),
             "subscriptions": len(self._handlers),
             "healthy": int(self.is_healthy()),
-            "handovers_out": self._handovers_out,
-            "handovers_in": self._handovers_in,
+            **self._resume.stats(),
         }
         if self._health is not None:
             data.update(self._health.stats())
@@ -318,19 +302,20 @@ class PubSubLifetimeManager(HubLifetimeManager):
         """Index the connection and subscribe its ``connection:`` (and ``user:``) channel."""
         if self.write_only:
             raise BackplaneError("A write-only backplane publisher cannot host connections.")
-        cid = connection.connection_id
-        first_of_user = self._index.add(connection)
+        await self._add_local(connection)
+        if getattr(connection, "resumable", False):
+            await self._resume.watch(connection.connection_id)
+
+    async def _add_local(self, sink: ConnectionSink) -> None:
+        cid = sink.connection_id
+        first_of_user = self._index.add(sink)
         await self._subscribe_channel(
             self.channels.connection(cid), partial(self._on_connection_message, cid)
         )
-        uid = connection.user_id
+        uid = sink.user_id
         if first_of_user and uid is not None:
             await self._subscribe_channel(
                 self.channels.user(uid), partial(self._on_user_message, uid)
-            )
-        if getattr(connection, "resumable", False):
-            await self._subscribe_channel(
-                resume.resume_channel(self.channels, cid), partial(self._on_resume, cid)
             )
 
     async def on_disconnected(self, connection: ConnectionSink) -> None:
@@ -341,19 +326,15 @@ class PubSubLifetimeManager(HubLifetimeManager):
         cid = connection.connection_id
         if self._index.connections.get(cid) is not connection:
             return  # handed over, or replaced by a resumed connection
-        self._stream_only.pop(cid, None)
-        self._handing.pop(cid, None)
-        await self._leave_index(cid, connection.user_id)
-
-    async def _leave_index(self, cid: ConnectionId, uid: UserId | None) -> None:
-        await self._unsubscribe_departure(cid, uid, self._index.remove(cid))
+        self._resume.forget(cid)
+        await self._unsubscribe_departure(cid, connection.user_id, self._index.remove(cid))
 
     async def _unsubscribe_departure(
         self, cid: ConnectionId, uid: UserId | None, departure: Departure | None
     ) -> None:
         if departure is None:
             return
-        await self._unsubscribe_channel(resume.resume_channel(self.channels, cid))
+        await self._resume.unwatch(cid)
         await self._unsubscribe_channel(self.channels.connection(cid))
         for group in departure.emptied_groups:
             await self._unsubscribe_channel(self.channels.group(group))
@@ -606,7 +587,7 @@ class PubSubLifetimeManager(HubLifetimeManager):
         if reply is not None:
             await self._publish_best_effort(invocation.return_channel, reply)
 
-    # --- cross-server resume (docs/spec/stateful-reconnect.md §5.4) ------------------------
+    # --- cross-server resume: delegated to ResumeExchange (module docstring) ---------------
 
     @property
     def supports_resume(self) -> bool:
@@ -615,309 +596,32 @@ class PubSubLifetimeManager(HubLifetimeManager):
 
     def set_resume_source(self, source: ResumeSource) -> None:
         """Register the hub layer that offers and hands over our connections."""
-        self._resume_source = source
-
-    def _resume_publish(self, channel: str, message: ResumeMessage) -> Awaitable[int]:
-        return self._publish(channel, resume.write_message(message))
-
-    async def _on_resume(self, connection_id: ConnectionId, data: bytes) -> None:
-        # The resume channel of a connection we own or claim: PREPARE, FENCE, MARKER. What
-        # must happen at the message's place in the stream happens here, synchronously; the
-        # answers are published by tasks, so a burst of claims (a rolling restart) does not
-        # wait for one Redis round trip per claim in the receive loop.
-        message = resume.read_message(data)
-        op = message.op
-        if op == Op.PREPARE:
-            self._spawn(self._on_prepare(connection_id, message))
-        elif op == Op.FENCE:
-            if message.server == self.server_name and connection_id in self._stream_only:
-                self._stream_only[connection_id] = False
-        elif op == Op.MARKER:
-            claim = self._claims.get(connection_id)
-            if (
-                claim is not None
-                and message.server == self.server_name
-                and message.nonce == claim.nonce
-            ):
-                # Our own marker: from here on the owner no longer delivers, we keep.
-                claim.pending.keeping = True
-            elif self._handing.get(connection_id, ("", "", ""))[:2] == (
-                message.server,
-                message.nonce,
-            ):
-                self._hand_over(connection_id)
-
-    async def _on_prepare(self, connection_id: ConnectionId, message: ResumeMessage) -> None:
-        if message.server == self.server_name:
-            return
-        source = self._resume_source
-        sink = self._index.connections.get(connection_id)
-        offer: ResumeOffer | None = None
-        if source is not None and sink is not None and connection_id not in self._claims:
-            offer = source.offer(connection_id, message.token)
-        reply = resume.reply_channel(self.channels, message.server)
-        if offer is None:
-            await self._resume_publish_best_effort(
-                reply,
-                ResumeMessage(Op.REFUSE, connection_id, self.server_name, message.nonce),
-            )
-            return
-        self._handing[connection_id] = (message.server, message.nonce, message.token)
-        if connection_id not in self._stream_only:
-            # From now on our own broadcasts reach it through the bus; the fence tells which
-            # echoes it already got locally. The switch and the fence's place in our publish
-            # order must be one step: no await between them (the publish is queued at once).
-            self._stream_only[connection_id] = True
-            try:
-                await self._resume_publish(
-                    resume.resume_channel(self.channels, connection_id),
-                    ResumeMessage(Op.FENCE, connection_id, self.server_name, message.nonce),
-                )
-            except BackplaneError as exc:
-                # No offer without a fence: the claimer times out and the client starts over.
-                logger.warning("%s fence error=%s", EVENT_PUBLISH_FAILED, exc)
-                self._stream_only.pop(connection_id, None)
-                self._handing.pop(connection_id, None)
-                return
-        groups = tuple(self._index.memberships.get(connection_id, ()))
-        await self._resume_publish_best_effort(
-            reply,
-            ResumeMessage(
-                Op.OFFER,
-                connection_id,
-                self.server_name,
-                message.nonce,
-                user_id=offer.user_id,
-                protocol=offer.protocol,
-                groups=groups,
-            ),
-        )
-
-    def _hand_over(self, connection_id: ConnectionId) -> None:
-        # The claiming server's marker: everything we delivered before it is in the state,
-        # everything after it is theirs. Nothing may reach the connection here any more, so
-        # it leaves the index now; the state is published by a task.
-        server, nonce, token = self._handing.pop(connection_id)
-        source = self._resume_source
-        sink = self._index.connections.get(connection_id)
-        state = source.hand_over(connection_id, token) if source is not None else None
-        groups = tuple(self._index.memberships.get(connection_id, ()))
-        self._stream_only.pop(connection_id, None)
-        reply = resume.reply_channel(self.channels, server)
-        if state is None or sink is None:
-            refuse = ResumeMessage(Op.REFUSE, connection_id, self.server_name, nonce)
-            self._spawn(self._resume_publish_best_effort(reply, refuse))
-            return
-        self._handovers_out += 1
-        departure = self._index.remove(connection_id)
-        message = ResumeMessage(
-            Op.STATE, connection_id, self.server_name, nonce, groups=groups, state=state
-        )
-        task = self._spawn(self._send_state(reply, message, sink.user_id, departure))
-        self._handover_sends.add(task)
-        task.add_done_callback(self._handover_sends.discard)
-
-    async def _send_state(
-        self, reply: str, message: ResumeMessage, uid: UserId | None, departure: Departure | None
-    ) -> None:
-        await self._resume_publish_best_effort(reply, message)
-        await self._unsubscribe_departure(ConnectionId(message.connection_id), uid, departure)
-
-    async def _resume_publish_best_effort(self, channel: str, message: ResumeMessage) -> None:
-        # An answer that cannot be published makes the claimer time out (404): logged only.
-        try:
-            await self._resume_publish(channel, message)
-        except BackplaneError as exc:
-            logger.warning("%s channel=%s error=%s", EVENT_PUBLISH_FAILED, channel, exc)
-
-    async def _on_resume_reply(self, data: bytes) -> None:
-        message = resume.read_message(data)
-        if message.op == Op.SYNC:
-            if self._replies_ready is not None:
-                self._replies_ready.set()
-            return
-        claim = self._claims.get(ConnectionId(message.connection_id))
-        if claim is None or claim.nonce != message.nonce:
-            return
-        if message.op == Op.OFFER:
-            claim.resolve_offer(ResumeOffer(message.user_id, message.protocol, message.groups))
-        elif message.op == Op.STATE:
-            claim.resolve_state(message)
-        elif message.op == Op.REFUSE:
-            claim.fail(ResumeRefused(404, "the owner refused the claim"))
-
-    async def _on_sync(self, claim: _ClaimState, data: bytes) -> None:
-        claim.synced.set()
-
-    async def _reply_channel_ready(self) -> None:
-        # Servers that never claim do not subscribe a reply channel; the first claim does and
-        # waits until its own probe comes back on it, so the owner's offer cannot be missed.
-        ready = self._replies_ready
-        channel = resume.reply_channel(self.channels, self.server_name)
-        if ready is None:
-            ready = self._replies_ready = asyncio.Event()
-            await self._subscribe_channel(channel, self._on_resume_reply)
-        probe = resume.write_message(ResumeMessage(Op.SYNC, "", self.server_name, ""))
-        await self._probe_until(ready, channel, probe)
-
-    async def _probe_until(self, done: asyncio.Event, channel: str, probe: bytes) -> None:
-        while not done.is_set():
-            await self._publish(channel, probe)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_SYNC_RETRY):
-                    await done.wait()
+        self._resume.set_source(source)
 
     async def claim(self, token: str, user_id: str | None, timeout: float) -> Claim:  # noqa: ASYNC109
-        """Take over the connection ``token`` claims (the exchange in
-        :mod:`hubserver.lifetime.resume`).
-
-        Raises:
-            ResumeRefused: 404 (unknown, refused, the marker not reached within ``timeout``
-                or the state not received within ``timeout`` after it), 403 (user).
-        """
-        cid_text = claimed_connection_id(token)
-        if cid_text is None or self.write_only:
+        """Take over the connection ``token`` claims; see :meth:`.ResumeExchange.claim` (a
+        write-only publisher refuses with 404)."""
+        if self.write_only:
             raise ResumeRefused(404, "not a resumable token")
-        cid = ConnectionId(cid_text)
-        if cid in self._claims or cid in self._index.connections:
-            raise ResumeRefused(404, "already claimed here")
-        claim = _ClaimState(resume.new_nonce(), PendingSink(cid, None))
-        self._claims[cid] = claim
-        indexed = False
-        try:
-            async with asyncio.timeout(timeout):
-                await self._reply_channel_ready()
-                # Not subscribed to the resume channel yet: receivers are other servers only.
-                receivers = await self._resume_publish(
-                    resume.resume_channel(self.channels, cid),
-                    ResumeMessage(Op.PREPARE, cid, self.server_name, claim.nonce, token=token),
-                )
-                if receivers == 0:
-                    raise ResumeRefused(404, "no server owns the connection")
-                offer = await claim.offer
-                if offer.user_id != user_id:
-                    raise ResumeRefused(403, "the connection belongs to another user")
-                pending = claim.pending
-                pending.user_id = UserId(offer.user_id) if offer.user_id is not None else None
-                self._stream_only[cid] = False
-                indexed = True
-                await self._index_pending(pending, offer.groups)
-                await self._sync(claim, cid)
-                await self._resume_publish(
-                    resume.resume_channel(self.channels, cid),
-                    ResumeMessage(Op.MARKER, cid, self.server_name, claim.nonce),
-                )
-            # The owner lets go of the connection when it reads the marker: from here on,
-            # giving up would lose it, so the state gets a timeout of its own.
-            async with asyncio.timeout(timeout):
-                state = await claim.state
-        except TimeoutError:
-            await self._drop_claim(cid, indexed)
-            raise ResumeRefused(404, "the owner did not hand the connection over in time") from None
-        except BackplaneError as exc:
-            await self._drop_claim(cid, indexed)
-            raise ResumeRefused(404, f"the backplane failed: {exc}") from None
-        except BaseException:
-            await self._drop_claim(cid, indexed)
-            raise
-        for group in state.groups:
-            # Joined on the owner after its offer (rare): from now on, not from the marker.
-            if group not in self._index.memberships.get(cid, {}):
-                await self._join_local(claim.pending, group)
-        claim.done = True
-        self._handovers_in += 1
-        return Claim(cid, offer, state.state)
-
-    async def _index_pending(self, pending: PendingSink, groups: Sequence[str]) -> None:
-        cid = pending.connection_id
-        first_of_user = self._index.add(pending)
-        await self._subscribe_channel(
-            self.channels.connection(cid), partial(self._on_connection_message, cid)
-        )
-        uid = pending.user_id
-        if first_of_user and uid is not None:
-            await self._subscribe_channel(
-                self.channels.user(uid), partial(self._on_user_message, uid)
-            )
-        for group in groups:
-            await self._join_local(pending, group)
-        await self._subscribe_channel(
-            resume.resume_channel(self.channels, cid), partial(self._on_resume, cid)
-        )
-
-    async def _sync(self, claim: _ClaimState, cid: ConnectionId) -> None:
-        # Probe a channel subscribed after all the others until the probe comes back: then
-        # every subscription above is in effect and the marker splits all of them.
-        channel = resume.sync_channel(self.channels, cid, claim.nonce)
-        await self._subscribe_channel(channel, partial(self._on_sync, claim))
-        probe = resume.write_message(ResumeMessage(Op.SYNC, cid, self.server_name, claim.nonce))
-        try:
-            await self._probe_until(claim.synced, channel, probe)
-        finally:
-            await self._unsubscribe_channel(channel)
-
-    async def _drop_claim(self, cid: ConnectionId, indexed: bool) -> None:
-        claim = self._claims.pop(cid, None)
-        if claim is None or not indexed:
-            return
-        if self._index.connections.get(cid) is claim.pending:
-            self._stream_only.pop(cid, None)
-            await self._leave_index(cid, claim.pending.user_id)
+        return await self._resume.claim(token, user_id, timeout)
 
     def adopt(self, connection_id: ConnectionId, connection: ConnectionSink) -> None:
-        """Put the resumed ``connection`` where the claim's placeholder was (connections,
-        groups, user) and write it what the placeholder kept, in order, synchronously, so
-        nothing read from the bus meanwhile can overtake it.
-
-        Raises:
-            KeyError: no completed claim of ``connection_id``.
-            BackplaneError: more arrived meanwhile than the placeholder keeps (the client
-                must start over).
-        """
-        claim = self._claims.get(connection_id)
-        if claim is None or not claim.done:
-            raise KeyError(connection_id)
-        del self._claims[connection_id]
-        pending = claim.pending
-        index = self._index
-        if index.connections.get(connection_id) is not pending:
-            raise KeyError(connection_id)
-        if pending.overflow:
-            self.abandon_pending(pending)
-            raise BackplaneError("Too many messages arrived during the resume.")
-        index.connections[connection_id] = connection
-        for group in index.memberships.get(connection_id, ()):
-            index.groups[group][connection_id] = connection
-        uid = pending.user_id
-        if uid is not None:
-            index.users[uid][connection_id] = connection
-        kept, pending.kept = pending.kept, []
-        for message in kept:
-            deliver_one(connection, message)
+        """Put the resumed ``connection`` where its claim's placeholder was; see
+        :meth:`.ResumeExchange.adopt`."""
+        self._resume.adopt(connection_id, connection)
 
     def abandon_pending(self, pending: PendingSink) -> None:
         """Drop a placeholder that will never become a connection (and its subscriptions)."""
-        cid = pending.connection_id
-        self._claims.pop(cid, None)
-        if self._index.connections.get(cid) is pending:
-            self._stream_only.pop(cid, None)
-            self._spawn(self._leave_index(cid, pending.user_id))
+        self._resume.abandon_pending(pending)
 
     def abandon(self, connection_id: ConnectionId) -> None:
         """Forget a completed claim whose connection could not be built here."""
-        claim = self._claims.get(connection_id)
-        if claim is not None:
-            self.abandon_pending(claim.pending)
+        self._resume.abandon(connection_id)
 
     # --- canary --------------------------------------------------------------------------
 
     async def _on_canary(self, data: bytes) -> None:
         self._canary.on_message(data)
-
-    async def _probe(self) -> bool:
-        return await self._canary.probe(
-            partial(self._publish, self.channels.canary(self.server_name))
-        )
 
     async def check_canary(self) -> bool:
         """Publish a probe to our own canary channel and expect it back.
@@ -930,30 +634,12 @@ class PubSubLifetimeManager(HubLifetimeManager):
         Returns:
             True when the subscription delivers (possibly after a repair).
         """
-        if not self._bus_is_ready():
-            return False
-        if await self._probe():
-            self._canary_ok = True
-            return True
-        if not self._bus_is_ready() or not self._last_publish_ok:
-            return False  # the bus is down: its reconnect loop owns this case
-        self._canary_failures += 1
-        self._canary_ok = False
-        logger.warning("%s server=%s", EVENT_CANARY_FAILED, self.server_name)
-        if self._health is not None:
-            await self._health.repair()
-        self._canary_ok = await self._probe()
-        return self._canary_ok
-
-    async def _canary_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.check_canary()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("%s canary", EVENT_HANDLER_FAILED)
+        return await self._canary.check(
+            partial(self._publish, self.channels.canary(self.server_name)),
+            self._health,
+            lambda: self._last_publish_ok,
+            self.server_name,
+        )
 
     # --- tasks ---------------------------------------------------------------------------
 
@@ -962,41 +648,3 @@ class PubSubLifetimeManager(HubLifetimeManager):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-_SYNC_RETRY = 0.01
-"""Seconds between subscription probes of a claim (a subscription takes one Redis round trip)."""
-
-_HANDOVER_FLUSH = 5.0
-"""Most seconds :meth:`PubSubLifetimeManager.stop` waits for states still being sent."""
-
-
-class _ClaimState:
-    """One claim in progress on the claiming server (see
-    :meth:`PubSubLifetimeManager.claim`)."""
-
-    __slots__ = ("done", "nonce", "offer", "pending", "state", "synced")
-
-    def __init__(self, nonce: str, pending: PendingSink) -> None:
-        loop = asyncio.get_running_loop()
-        self.nonce = nonce
-        self.pending = pending
-        self.offer: asyncio.Future[ResumeOffer] = loop.create_future()
-        self.state: asyncio.Future[ResumeMessage] = loop.create_future()
-        self.synced = asyncio.Event()
-        self.done = False
-
-    def resolve_offer(self, offer: ResumeOffer) -> None:
-        if not self.offer.done():
-            self.offer.set_result(offer)
-
-    def resolve_state(self, message: ResumeMessage) -> None:
-        if not self.state.done():
-            self.state.set_result(message)
-
-    def fail(self, exc: BaseException) -> None:
-        for future in (self.offer, self.state):
-            if not future.done():
-                future.set_exception(exc)
-                # Retrieved here: a claim that already gave up must not log "never retrieved".
-                future.exception()

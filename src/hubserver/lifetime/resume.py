@@ -8,7 +8,7 @@ channel*:
 1. B publishes ``PREPARE {token, server, nonce}`` on the resume channel (nobody listening:
    the connection exists nowhere, answer 404 at once).
 2. A checks the whole token, stops delivering its own broadcasts to the connection at publish
-   time (it becomes *stream-only*, see :class:`~hubserver.lifetime.pubsub.PubSubLifetimeManager`),
+   time (it becomes *stream-only*, see :mod:`hubserver.lifetime.resume_exchange`),
    publishes ``FENCE`` on the resume channel and answers ``OFFER {user, protocol, groups}`` (or
    ``REFUSE``) on B's reply channel.
 3. B checks the user, registers a :class:`PendingSink` for the connection, subscribes every

@@ -39,9 +39,6 @@ from hubserver.transports.websocket_frames import (
     CLOSE_NO_STATUS,
     CLOSE_NORMAL,
     OP_BINARY,
-    OP_CLOSE,
-    OP_PING,
-    OP_PONG,
     OP_TEXT,
     FrameParser,
     WebSocketProtocolError,
@@ -49,8 +46,8 @@ from hubserver.transports.websocket_frames import (
     encode_close,
     encode_frame,
     is_valid_client_key,
-    parse_close_payload,
 )
+from hubserver.transports.websocket_receive import FrameReceiver
 from hubserver.types import ASGIApp, Message
 
 if TYPE_CHECKING:
@@ -85,7 +82,7 @@ def is_websocket_upgrade(request: Request) -> bool:
     )
 
 
-class AsgiWebSocketCycle(AppCycle):
+class AsgiWebSocketCycle(AppCycle, FrameReceiver):
     """One WebSocket served by the ASGI application; after the 101 it is also the socket's
     :class:`~hubserver.transports.base.RawStreamHandler`.
 
@@ -112,6 +109,9 @@ class AsgiWebSocketCycle(AppCycle):
         "_state",
         "max_message_size",
     )
+
+    _OPEN = _State.OPEN
+    _CLOSED = _State.CLOSED
 
     def __init__(
         self,
@@ -373,32 +373,17 @@ class AsgiWebSocketCycle(AppCycle):
 
     # --- socket events after the upgrade (RawStreamHandler) -------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        """Parse client frames; queue messages for ``receive()``."""
-        if self._state is _State.CLOSED:
-            return
-        try:
-            events = self._parser.feed(data)
-        except WebSocketProtocolError as exc:
-            self._fail(exc)
-            return
-        for opcode, payload in events:
-            if opcode in (OP_TEXT, OP_BINARY):
-                if self._state is _State.OPEN:
-                    self._queue_message(opcode, payload)
-            elif opcode == OP_PING:
-                if self._state is _State.OPEN and self._channel is not None:
-                    self._channel.write(encode_frame(OP_PONG, payload))
-            elif opcode == OP_CLOSE:
-                self._on_close_frame(payload)
-                return
+    def _on_text(self, payload: bytes) -> None:
+        self._queue_message({"type": "websocket.receive", "text": payload.decode("utf-8")}, payload)
 
-    def _queue_message(self, opcode: int, payload: bytes) -> None:
-        message: Message
-        if opcode == OP_TEXT:
-            message = {"type": "websocket.receive", "text": payload.decode("utf-8")}
-        else:
-            message = {"type": "websocket.receive", "bytes": payload}
+    def _on_binary(self, payload: bytes) -> None:
+        self._queue_message({"type": "websocket.receive", "bytes": payload}, payload)
+
+    def _write_control(self, frame: bytes) -> None:
+        if self._channel is not None:
+            self._channel.write(frame)
+
+    def _queue_message(self, message: Message, payload: bytes) -> None:
         self._inbound.append((message, len(payload)))
         self._inbound_size += len(payload)
         if self._inbound_size > self.max_message_size and not self._reading_paused:
@@ -407,12 +392,7 @@ class AsgiWebSocketCycle(AppCycle):
             self.protocol.pause_reading()
         self.wake()
 
-    def _on_close_frame(self, payload: bytes) -> None:
-        try:
-            code, reason = parse_close_payload(payload)
-        except WebSocketProtocolError as exc:
-            self._fail(exc)
-            return
+    def _close_received(self, code: int, reason: str) -> None:
         channel = self._channel
         if self._state is _State.OPEN and channel is not None:
             # Client-initiated close: echo the code, then close the TCP connection.

@@ -50,6 +50,10 @@ MAX_HEAD_SIZE = 64 * 1024
 MAX_BUFFERED_BODY = 64 * 1024
 """ASGI request body buffered before reading pauses (flow control)."""
 
+_HEADER_NAMES: dict[bytes, str] = {}
+_MAX_HEADER_NAMES = 256
+_MAX_SHARED_NAME = 64
+
 ResponseHook = Callable[[HttpRequestInfo, int, list[tuple[str, str]]], None]
 """Called with the request, the status and the header list of every hub endpoint response
 (negotiate, long polling, Server-Sent Events, the WebSocket 101, errors) before its head is
@@ -111,8 +115,15 @@ class Request:
     def header_map(self) -> dict[str, str]:
         """Lower-case header names; repeated headers joined with ``", "``."""
         out: dict[str, str] = {}
+        names = _HEADER_NAMES
         for name, value in self.headers:
-            key = name.decode("latin-1")
+            # A connection keeps its request's headers for its lifetime (the hub's
+            # HttpRequestInfo): share the names every client sends, a bounded set of them.
+            key = names.get(name)
+            if key is None:
+                key = name.decode("latin-1")
+                if len(names) < _MAX_HEADER_NAMES and len(name) <= _MAX_SHARED_NAME:
+                    names[name] = key
             text = value.decode("latin-1")
             out[key] = f"{out[key]}, {text}" if key in out else text
         return out
@@ -548,7 +559,9 @@ class HttpProtocol(asyncio.Protocol):
         self._parsing: Request | None = None
         self._parsing_cycle: Cycle | None = None
         self.active: Cycle | None = None
-        self._pipeline: collections.deque[Cycle] = collections.deque()
+        # Created by the first pipelined request: an empty deque is ~0.6 KB, kept by every
+        # idle WebSocket otherwise, and pipelining is rare.
+        self._pipeline: collections.deque[Cycle] | None = None
         self._raw: RawStreamHandler | None = None
         self._upgrade_buffer: bytearray | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -579,8 +592,8 @@ class HttpProtocol(asyncio.Protocol):
         if raw is not None:
             raw.connection_lost(exc)
             return
-        cycles = list(self._pipeline)
-        self._pipeline.clear()
+        cycles = list(self._pipeline) if self._pipeline else []
+        self._pipeline = None
         if self.active is not None:
             cycles.insert(0, self.active)
         for cycle in cycles:
@@ -698,6 +711,8 @@ class HttpProtocol(asyncio.Protocol):
             cycle.start()
         else:
             # Pipelined: answer in order; stop reading until the current one is done.
+            if self._pipeline is None:
+                self._pipeline = collections.deque()
             self._pipeline.append(cycle)
             if self.transport is not None:
                 self.transport.pause_reading()
@@ -777,6 +792,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._parsing = None
         self._parsing_cycle = None
+        self._pipeline = None
         self._cancel_idle_timer()
         self.cancel_body_timer()
         leftover = bytes(self._upgrade_buffer) if self._upgrade_buffer else b""
@@ -808,10 +824,11 @@ class HttpProtocol(asyncio.Protocol):
             # body would have to be drained: close instead.
             self.close()
             return
-        if self._pipeline:
-            nxt = self._pipeline.popleft()
+        pipeline = self._pipeline
+        if pipeline:
+            nxt = pipeline.popleft()
             self.active = nxt
-            if not self._pipeline and self.transport is not None:
+            if not pipeline and self.transport is not None:
                 self.transport.resume_reading()
             self.arm_body_timer(nxt)
             nxt.start()

@@ -24,16 +24,13 @@ from hubserver.transports.websocket_frames import (
     CLOSE_NO_STATUS,
     CLOSE_NORMAL,
     OP_BINARY,
-    OP_CLOSE,
-    OP_PING,
-    OP_PONG,
     OP_TEXT,
     FrameParser,
     WebSocketProtocolError,
     encode_close,
     encode_frame,
-    parse_close_payload,
 )
+from hubserver.transports.websocket_receive import FrameReceiver
 
 _LOST_TEXT = (
     "The remote party closed the WebSocket connection without completing the close handshake."
@@ -50,7 +47,7 @@ class _State(enum.IntEnum):
     CLOSED = 2
 
 
-class WebSocketTransport:
+class WebSocketTransport(FrameReceiver):
     """Server side of one WebSocket (RFC 6455) carrying a SignalR connection.
 
     Args:
@@ -68,6 +65,8 @@ class WebSocketTransport:
         "_coalescer",
         "_dirty",
         "_generation",
+        "_on_binary",
+        "_on_text",
         "_owner",
         "_parser",
         "_paused",
@@ -76,6 +75,9 @@ class WebSocketTransport:
         "_state",
         "close_timeout",
     )
+
+    _OPEN = _State.OPEN
+    _CLOSED = _State.CLOSED
 
     def __init__(
         self,
@@ -86,6 +88,8 @@ class WebSocketTransport:
         coalescer: WriteCoalescer | None = None,
     ) -> None:
         self._owner = owner
+        # Messages go straight to the owner (FrameReceiver): no call of ours in between.
+        self._on_text = self._on_binary = owner.transport_data
         self._channel: ByteChannel | None = None
         self._channel_buffered = 0
         self._parser = FrameParser(max_message_size)
@@ -171,6 +175,8 @@ class WebSocketTransport:
             self._dirty = True
             self._coalescer.mark(self)
 
+    _write_control = _queue
+
     def flush(self) -> None:
         """Write every queued frame with one socket write (called by the coalescer)."""
         self._dirty = False
@@ -247,35 +253,7 @@ class WebSocketTransport:
 
     # --- socket events (RawStreamHandler) -------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
-        """Parse client frames and dispatch them."""
-        if self._state is _State.CLOSED:
-            return
-        try:
-            events = self._parser.feed(data)
-        except WebSocketProtocolError as exc:
-            self._fail(exc)
-            return
-        for opcode, payload in events:
-            if opcode in (OP_TEXT, OP_BINARY):
-                # RFC 6455 §5.5.1: after sending Close, further data frames may be dropped.
-                if self._state is _State.OPEN:
-                    self._owner.transport_data(payload)
-            elif opcode == OP_PING:
-                # RFC 6455 §5.5.2: answer with a Pong carrying the same payload.
-                if self._state is _State.OPEN:
-                    self._queue(encode_frame(OP_PONG, payload))
-            elif opcode == OP_CLOSE:
-                self._on_close_frame(payload)
-                return
-            # OP_PONG: unsolicited pongs are ignored (RFC 6455 §5.5.3).
-
-    def _on_close_frame(self, payload: bytes) -> None:
-        try:
-            code, _reason = parse_close_payload(payload)
-        except WebSocketProtocolError as exc:
-            self._fail(exc)
-            return
+    def _close_received(self, code: int, reason: str) -> None:
         channel = self._channel
         if self._state is _State.OPEN:
             # Client-initiated close (RFC 6455 §5.5.1): echo the code, flush, close the TCP

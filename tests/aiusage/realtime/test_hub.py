@@ -131,3 +131,13 @@ async def test_get_dashboard_snapshot_takes_an_optional_zone_and_period(world):
     bad = await client.invoke("GetDashboardSnapshot", "Mars/Olympus")
     assert bad.error.endswith("unknown time zone 'Mars/Olympus'")
     assert (await client.invoke("GetDashboardSnapshot", 42)).error is not None
+
+
+async def test_a_connected_dashboard_keeps_only_its_principal_and_home_org_in_its_items(world):
+    # Group memberships live in the engine's index; a per-connection copy would cost every
+    # idle dashboard a set (docs/benchmarks.md §8).
+    await world.connect(world.token("ann", "acme", "Admin"))
+    (connection,) = world.handler.local_connections()
+    items = connection.items
+    assert items  # the hub caches the caller's principal and home organization there
+    assert not [k for k, v in items.items() if isinstance(v, set | list | dict)]

@@ -14,6 +14,7 @@ from aiusage.realtime.access import (
     principal_of,
     subscription_refusal,
 )
+from hubserver import AuthenticationFailed, HttpRequestInfo
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,47 @@ async def test_a_token_cannot_set_the_store_role_marker_itself(world):
 async def test_a_store_outage_is_503_not_a_refusal(world):
     world.directory.fail = True
     assert await world.refusal(world.token("ann", "acme", "Admin")) == (503, "Service Unavailable")
+
+
+def _poll(token: str, connection_id: str) -> HttpRequestInfo:
+    return HttpRequestInfo(
+        "GET",
+        "/hubs/analytics",
+        {"id": connection_id, "organizationId": "acme"},
+        {"authorization": f"Bearer {token}"},
+    )
+
+
+async def test_a_poll_of_a_connection_reuses_its_principal_but_rechecks_access(world):
+    world.directory.member("acme", "ann", "Admin")
+    token = world.token("ann", "acme", "Admin")
+    first = await world.authenticate(_poll(token, "c1"))
+    assert await world.authenticate(_poll(token, "c1")) is first  # nothing rebuilt per poll
+    assert await world.authenticate(_poll(token, "c2")) is not first  # per connection
+    calls = world.directory.calls
+    world.directory.member("acme", "ann", "Manager")  # demoted: a new principal
+    demoted = await world.authenticate(_poll(token, "c1"))
+    assert world.directory.calls > calls  # the access check ran (cache_ttl=0 here)
+    assert demoted is not first and principal_of(demoted).roles == {"Manager"}
+    world.directory.member("acme", "ann", "Employee")  # no dashboard role: refused at once
+    with pytest.raises(AuthenticationFailed) as info:
+        await world.authenticate(_poll(token, "c1"))
+    assert (info.value.status, info.value.message) == (403, "Forbidden")
+    world.directory.member("acme", "ann", "Admin")
+    await world.authenticate(_poll(token, "c1"))
+    world.directory.org("acme", "canceled")
+    with pytest.raises(AuthenticationFailed) as info:
+        await world.authenticate(_poll(token, "c1"))
+    assert (info.value.status, info.value.message) == (403, "Subscription inactive: canceled")
+
+
+async def test_a_poll_with_another_token_never_gets_the_kept_principal(world):
+    ann = await world.authenticate(_poll(world.token("ann", "acme", "Admin"), "c1"))
+    bob = await world.authenticate(_poll(world.token("bob", "acme", "Admin"), "c1"))
+    assert bob.user_id == "acme:bob" and ann.user_id == "acme:ann"
+    token = world.token("ann", "acme", "Admin", ttl=5)
+    await world.authenticate(_poll(token, "c1"))
+    world.wall.advance(100)  # expired: refused although its principal was kept
+    assert await world.refusal(token) == (401, "Unauthorized")
+    with pytest.raises(AuthenticationFailed):
+        await world.authenticate(_poll(token, "c1"))

@@ -165,7 +165,7 @@ async def test_upload_buffer_is_bounded_and_input_waits_for_the_consumer(make_ha
     await settle(20)
     upload = client.app.invocations.take_upload("s")
     assert len(upload._items) == 2  # bounded by stream_buffer_capacity
-    assert client.app._input_paused
+    assert client.app._inbound.paused
     assert client.read() == []  # the Echo behind the items waits too
     GatedUploadHub.gate.set()
     assert (await client.wait_completion("1")).result == 6

@@ -262,7 +262,7 @@ async def test_an_owner_that_dies_mid_handover_times_out_with_404_and_leaves_not
         )
     )
     assert claimer.local_connection_count() == 0
-    assert not claimer._claims and not claimer._stream_only
+    assert not claimer._resume._claims and not claimer._stream_only
 
 
 def test_a_pending_connection_keeps_only_after_the_marker_and_is_bounded() -> None:
@@ -281,7 +281,7 @@ async def test_an_overflowing_claim_cannot_be_adopted(servers: Factory) -> None:
     _owner, _old = await owner_with_connection(servers)
     claimer = await servers()
     claim = await claimer.claim(TOKEN, "ann", 5.0)
-    state = claimer._claims[claim.connection_id]
+    state = claimer._resume._claims[claim.connection_id]
     state.pending.overflow = True
     with pytest.raises(BackplaneError):
         claimer.adopt(claim.connection_id, ResumableSink())
