@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from hubserver.connections.endpoint import ConnectionEndpoint
 from hubserver.server.asgi import AsgiCycle
 from hubserver.server.asgi_websocket import AsgiWebSocketCycle, is_websocket_upgrade
-from hubserver.server.http import Cycle, EndpointExchange, HttpProtocol, Request, ResponseHook
+from hubserver.server.exchange import EndpointExchange
+from hubserver.server.http import Cycle, HttpProtocol, Request, ResponseHook
 from hubserver.server.lifespan import Lifespan
 from hubserver.server.proxy import TrustedProxies
 from hubserver.server.response import text_response
