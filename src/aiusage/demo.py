@@ -22,9 +22,9 @@ import contextlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Final, cast
+from typing import Final
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 
 from aiusage.agent.simulator import APPROVED_TOOLS, simulate_workforce
 from aiusage.agent.workforce import Person, Workforce, demo_people
@@ -37,7 +37,8 @@ from aiusage.store.repositories import (
     OrganizationRepository,
     UserRepository,
 )
-from aiusage.store.tables import AISession, User
+from aiusage.store.tables import ai_sessions as _sessions
+from aiusage.store.tables import users as _users
 
 log = logging.getLogger("aiusage.demo")
 
@@ -52,9 +53,6 @@ DEVICE_TOKEN_TTL_S: Final = 30 * 24 * 3600
 """Lifetime of the devices' tokens (the issuer's longest)."""
 DEMO_DURATION_S: Final = DEVICE_TOKEN_TTL_S - 3600.0
 """The simulation stops before its tokens expire."""
-
-_users = cast(Table, User.__table__)
-_sessions = cast(Table, AISession.__table__)
 
 
 async def seed_demo(db: Database) -> str:

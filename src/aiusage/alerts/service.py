@@ -15,10 +15,9 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select, update
 
 from aiusage.alerts.rules import (
     AlertRules,
@@ -30,13 +29,13 @@ from aiusage.alerts.rules import (
 from aiusage.errors import NotFound
 from aiusage.metrics.rollup import RollupBatch, hour_of, usage_hourly
 from aiusage.store.database import Database
-from aiusage.store.tables import Agent, Alert, Organization
+from aiusage.store.repositories import dialect_insert
+from aiusage.store.tables import agents as _agents
+from aiusage.store.tables import alerts as _alerts
+from aiusage.store.tables import organizations as _orgs
 
 log = logging.getLogger("aiusage.alerts")
 
-_alerts = cast(Table, Alert.__table__)
-_agents = cast(Table, Agent.__table__)
-_orgs = cast(Table, Organization.__table__)
 
 MAX_PAGE = 200
 APPROVED_CACHE_S = 5.0
@@ -139,9 +138,8 @@ class AlertService:
         created: list[dict[str, Any]] = []
         now = self._clock()
         async with self._db.write() as conn:
-            insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
             stmt = (
-                insert(_alerts)
+                dialect_insert(conn, _alerts)
                 .values(
                     [
                         {

@@ -10,16 +10,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 from pathlib import Path
-from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
 from aiusage.cli.common import add_store_options
 from aiusage.cli.migrate import run_with_database
 from aiusage.domain.organizations import SUBSCRIPTION_STATUSES
 from aiusage.store.database import Database
 from aiusage.store.repositories import OrganizationRepository
-from aiusage.store.tables import ExportJob
+from aiusage.store.tables import export_jobs
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,7 +131,7 @@ def _set_seats(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
-        jobs = cast(Table, ExportJob.__table__)
+        jobs = export_jobs
         async with db.write() as conn:
             files = [
                 Path(path)

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aiusage.errors import Forbidden, NotFound, ValidationError
@@ -34,7 +34,7 @@ from aiusage.exports.signing import SignatureExpired, SignatureInvalid, UrlSigne
 from aiusage.exports.writer import COLUMNS, encode_header, encode_rows, export_rows
 from aiusage.metrics.span import utc_span
 from aiusage.store.database import Database
-from aiusage.store.tables import ExportJob
+from aiusage.store.tables import export_jobs as _jobs
 
 log = logging.getLogger("aiusage.exports")
 
@@ -45,8 +45,6 @@ RUNNING: Final = "running"
 DONE: Final = "done"
 FAILED: Final = "failed"
 DEFAULT_URL_TTL_S: Final = 3600
-
-_jobs = cast(Table, ExportJob.__table__)
 
 
 class ExportPublisher(Protocol):

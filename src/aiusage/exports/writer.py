@@ -13,12 +13,13 @@ import io
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import and_, or_, select
 
 from aiusage.store.database import Database
-from aiusage.store.tables import AIDetection, AISession
+from aiusage.store.tables import ai_detections as _detections
+from aiusage.store.tables import ai_sessions as _sessions
 
 COLUMNS: Final = (
     "type",
@@ -36,9 +37,6 @@ COLUMNS: Final = (
 started in the range) or ``detection`` (startTime = detection time)."""
 
 CHUNK_ROWS: Final = 1000
-
-_sessions = cast(Table, AISession.__table__)
-_detections = cast(Table, AIDetection.__table__)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.metrics.people import Person
-from aiusage.store.tables import Organization
+from aiusage.store.tables import organizations as _orgs
 
 Basis = Literal["seats", "enrolledDevices", "reportingPeople"]
 
 INACTIVE_AFTER: Final = timedelta(days=7)
 """A monitored person with no activity for this long is listed as inactive."""
-
-_orgs: Table = Organization.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,7 @@ from sqlalchemy.engine import Connection
 from aiusage.metrics.intervals import Interval, clip, epoch, instant, split_by_hour, union
 from aiusage.metrics.tables import cover
 from aiusage.store.repositories import ai_sessions, in_list
-from aiusage.store.tables import AIDetection
-
-ai_detections = AIDetection.__table__
+from aiusage.store.tables import ai_detections as ai_detections
 
 MAX_DETECTION_S = 24 * 3600.0
 """Longest detection interval (seconds); longer durations are capped."""

@@ -10,18 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.metrics.jsonvalues import iso, seconds
 from aiusage.metrics.span import Span
 from aiusage.metrics.tables import device_hour
-from aiusage.store.tables import Agent
+from aiusage.store.tables import agents as _agents
 
 MAX_DEVICES: Final = 50
 """Rows of ``byDevice`` (the most AI time first)."""
-
-_agents: Table = Agent.__table__  # type: ignore[assignment]
 
 
 @dataclass(slots=True)

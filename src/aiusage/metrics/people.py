@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import Select, Table, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.metrics.jsonvalues import iso, seconds
@@ -28,15 +28,13 @@ from aiusage.metrics.live import LiveTime, live_time
 from aiusage.metrics.rollup import usage_hourly
 from aiusage.metrics.span import Span, day_index
 from aiusage.metrics.tables import person_hour, person_seen, user_hour
-from aiusage.store.tables import Agent, User
+from aiusage.store.tables import agents as _agents
+from aiusage.store.tables import users as _users
 
 ENGAGED_MIN_SECONDS: Final = 3600.0
 """Engaged: at least this much AI time in the period..."""
 ENGAGED_MIN_DAYS: Final = 3
 """...and AI time on at least this many distinct days of the period."""
-
-_users = cast(Table, User.__table__)
-_agents = cast(Table, Agent.__table__)
 
 
 @dataclass(slots=True)

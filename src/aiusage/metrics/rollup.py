@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from aiusage.metrics.bulk import BulkWrite
@@ -55,9 +55,7 @@ from aiusage.metrics.tables import (
     user_hour,
 )
 from aiusage.store.repositories import in_list, insert_for
-from aiusage.store.tables import UsageHourly
-
-usage_hourly: Table = UsageHourly.__table__  # type: ignore[assignment]
+from aiusage.store.tables import usage_hourly
 
 _SUM_COLUMNS = (
     "sessions_started",

@@ -16,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     BindParameter,
     Executable,
     Subquery,
-    Table,
     bindparam,
     case,
     func,
@@ -47,7 +46,8 @@ from aiusage.metrics.tables import (
 from aiusage.metrics.windows import PERIODS, Windows, is_approved, parse_period, parse_timezone
 from aiusage.store.database import Database
 from aiusage.store.repositories import in_list
-from aiusage.store.tables import Organization, User
+from aiusage.store.tables import organizations as _orgs
+from aiusage.store.tables import users as _users
 
 STALE_AFTER = timedelta(hours=2)
 """An open session with no activity for this long is not counted as active."""
@@ -58,9 +58,6 @@ BREAKDOWN_INTERVAL = timedelta(seconds=10)
 HOUR = timedelta(hours=1)
 RESIDUE_S = 1e-6
 """Seconds below which a stored union time is float residue of added-and-removed deltas."""
-
-_orgs = cast(Table, Organization.__table__)
-_users = cast(Table, User.__table__)
 
 
 def _utcnow() -> datetime:

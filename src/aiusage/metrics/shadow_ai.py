@@ -15,19 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Table, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from aiusage.metrics.jsonvalues import iso, seconds
 from aiusage.metrics.span import Span
 from aiusage.metrics.tables import tool_hour, tool_seen
 from aiusage.metrics.windows import is_approved
-from aiusage.store.tables import Organization
+from aiusage.store.tables import organizations as _orgs
 
 MAX_TOOLS: Final = 100
 """Rows of ``shadowAi.tools`` (the most used first)."""
-
-_orgs: Table = Organization.__table__  # type: ignore[assignment]
 
 
 async def approved_tools(conn: AsyncConnection, org_id: str) -> list[str]:

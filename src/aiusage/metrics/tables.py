@@ -23,148 +23,135 @@ dialect; hour buckets and first/last-seen moments are :class:`UTCDateTime`.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import cast
+from typing import Any
 
-from sqlalchemy import Float, Index, Integer, String, Table
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, Float, Index, Integer, String, Table
 
-from aiusage.store.tables import ID_LENGTH, TOOL_LENGTH, Base, UTCDateTime
+from aiusage.store.tables import ID_LENGTH, TOOL_LENGTH, UTCDateTime, metadata
 
 DIM_LENGTH = 2 + max(ID_LENGTH, TOOL_LENGTH)
 """Length of a cover dimension: ``a``, ``s``, ``t:<tool>`` or ``d:<device>``."""
 
+user_hour = Table(
+    "metrics_user_hour",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("events", Integer, nullable=False, default=0),
+)
+"""One user's activity count in one UTC hour (docs/metrics.md "Active users")."""
 
-class UserHour(Base):
-    """One user's activity count in one UTC hour (docs/metrics.md "Active users")."""
+open_sessions = Table(
+    "metrics_open_sessions",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("session_id", String(ID_LENGTH), primary_key=True),
+    Column("user_id", String(ID_LENGTH), nullable=True),
+    Column("start_time", Float, nullable=True),
+    Column("last_activity", Float, nullable=False),
+    Index("ix_metrics_open_sessions_org_activity", "org_id", "last_activity"),
+)
+"""A session that has not ended (docs/metrics.md "Active sessions now").
 
-    __tablename__ = "metrics_user_hour"
+``start_time`` is NULL while only detections of the session are known (events may arrive out
+of order); such rows never count as active, and are deleted when the session ends.
+"""
 
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    events: Mapped[int] = mapped_column(Integer, default=0)
+cover = Table(
+    "metrics_cover",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("dim", String(DIM_LENGTH), primary_key=True),
+    Column("start_s", Float, primary_key=True),
+    Column("end_s", Float, nullable=False),
+    Index("ix_metrics_cover_user_end", "org_id", "user_id", "end_s"),
+)
+"""One maximal piece of a person's union of intervals in one dimension.
 
+``dim`` is ``a`` (AI: clipped detections), ``s`` (sessions and standalone detections),
+``t:<tool>`` (clipped detections of that tool) or ``d:<device>`` (clipped detections reported
+by that device). Rows of one (org, user, dim) never overlap (they may touch).
+"""
 
-class OpenSession(Base):
-    """A session that has not ended (docs/metrics.md "Active sessions now").
+person_hour = Table(
+    "metrics_person_hour",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("ai_s", Float, nullable=False, default=0.0),
+    Column("session_s", Float, nullable=False, default=0.0),
+)
+"""A person's union AI time and union session time inside one UTC hour (seconds)."""
 
-    ``start_time`` is NULL while only detections of the session are known (events may arrive
-    out of order); such rows never count as active, and are deleted when the session ends.
-    """
+tool_hour = Table(
+    "metrics_tool_hour",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("tool", String(TOOL_LENGTH), primary_key=True),
+    Column("ai_s", Float, nullable=False, default=0.0),
+    Column("detections", Integer, nullable=False, default=0),
+)
+"""A person's union time with one tool inside one UTC hour, and the detections of that tool
+made (``detected_at``) in the hour."""
 
-    __tablename__ = "metrics_open_sessions"
-    __table_args__ = (Index("ix_metrics_open_sessions_org_activity", "org_id", "last_activity"),)
+device_hour = Table(
+    "metrics_device_hour",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("device_id", String(ID_LENGTH), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("ai_s", Float, nullable=False, default=0.0),
+    Column("sessions", Integer, nullable=False, default=0),
+)
+"""A person's union AI time from one device inside one UTC hour, and the sessions started on
+that device in the hour."""
 
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    session_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    user_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
-    start_time: Mapped[float | None] = mapped_column(Float, nullable=True)
-    last_activity: Mapped[float] = mapped_column(Float)
+tool_seen = Table(
+    "metrics_tool_seen",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("tool", String(TOOL_LENGTH), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("detections", Integer, nullable=False, default=0),
+)
+"""First and last ``detected_at`` of one tool for one person, and its detections, over all
+history."""
 
+person_seen = Table(
+    "metrics_person_seen",
+    metadata,
+    Column("org_id", String(ID_LENGTH), primary_key=True),
+    Column("user_id", String(ID_LENGTH), primary_key=True),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+)
+"""First and last activity moment (session start or end, detection) of one person."""
 
-class Cover(Base):
-    """One maximal piece of a person's union of intervals in one dimension.
-
-    ``dim`` is ``a`` (AI: clipped detections), ``s`` (sessions and standalone detections),
-    ``t:<tool>`` (clipped detections of that tool) or ``d:<device>`` (clipped detections
-    reported by that device). Rows of one (org, user, dim) never overlap (they may touch).
-    """
-
-    __tablename__ = "metrics_cover"
-    __table_args__ = (Index("ix_metrics_cover_user_end", "org_id", "user_id", "end_s"),)
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    dim: Mapped[str] = mapped_column(String(DIM_LENGTH), primary_key=True)
-    start_s: Mapped[float] = mapped_column(Float, primary_key=True)
-    end_s: Mapped[float] = mapped_column(Float)
-
-
-class PersonHour(Base):
-    """A person's union AI time and union session time inside one UTC hour (seconds)."""
-
-    __tablename__ = "metrics_person_hour"
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    ai_s: Mapped[float] = mapped_column(Float, default=0.0)
-    session_s: Mapped[float] = mapped_column(Float, default=0.0)
-
-
-class ToolHour(Base):
-    """A person's union time with one tool inside one UTC hour, and the detections of that
-    tool made (``detected_at``) in the hour."""
-
-    __tablename__ = "metrics_tool_hour"
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    tool: Mapped[str] = mapped_column(String(TOOL_LENGTH), primary_key=True)
-    ai_s: Mapped[float] = mapped_column(Float, default=0.0)
-    detections: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class DeviceHour(Base):
-    """A person's union AI time from one device inside one UTC hour, and the sessions started
-    on that device in the hour."""
-
-    __tablename__ = "metrics_device_hour"
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    ai_s: Mapped[float] = mapped_column(Float, default=0.0)
-    sessions: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class ToolSeen(Base):
-    """First and last ``detected_at`` of one tool for one person, and its detections, over all
-    history."""
-
-    __tablename__ = "metrics_tool_seen"
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    tool: Mapped[str] = mapped_column(String(TOOL_LENGTH), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
-    detections: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class PersonSeen(Base):
-    """First and last activity moment (session start or end, detection) of one person."""
-
-    __tablename__ = "metrics_person_seen"
-
-    org_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+_MODELS = frozenset(
+    {"UserHour", "OpenSession", "Cover", "PersonHour", "ToolHour", "DeviceHour", "ToolSeen"}
+    | {"PersonSeen"}
+)
 
 
-user_hour = cast(Table, UserHour.__table__)
-open_sessions = cast(Table, OpenSession.__table__)
-cover = cast(Table, Cover.__table__)
-person_hour = cast(Table, PersonHour.__table__)
-tool_hour = cast(Table, ToolHour.__table__)
-device_hour = cast(Table, DeviceHour.__table__)
-tool_seen = cast(Table, ToolSeen.__table__)
-person_seen = cast(Table, PersonSeen.__table__)
+def __getattr__(name: str) -> Any:
+    # Mapped classes on first use only (see aiusage.store.tables: the server runs Core alone).
+    if name in _MODELS:
+        from aiusage.store import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DIM_LENGTH",
-    "Cover",
-    "DeviceHour",
-    "OpenSession",
-    "PersonHour",
-    "PersonSeen",
-    "ToolHour",
-    "ToolSeen",
-    "UserHour",
     "cover",
     "device_hour",
     "open_sessions",

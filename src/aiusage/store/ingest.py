@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -51,10 +51,7 @@ from aiusage.store.repositories import (
     organizations,
     users,
 )
-from aiusage.store.tables import AIDetection, ProcessedEvent
-
-ai_detections = cast(Table, AIDetection.__table__)
-processed_events = cast(Table, ProcessedEvent.__table__)
+from aiusage.store.tables import ai_detections, processed_events
 
 STATUS_CACHE_S = 1.0
 """Seconds an organization's subscription status is reused across batches."""

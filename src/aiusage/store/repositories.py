@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,21 +46,12 @@ from aiusage.domain.organizations import (
     validate_team,
 )
 from aiusage.errors import Conflict, NotFound, ValidationError
-from aiusage.store.tables import (
-    Agent,
-    AISession,
-    EnrollmentCode,
-    Organization,
-    User,
-    metadata,
-)
-
-organizations = cast(Table, Organization.__table__)
-users = cast(Table, User.__table__)
-agents = cast(Table, Agent.__table__)
-enrollment_codes = cast(Table, EnrollmentCode.__table__)
-ai_sessions = cast(Table, AISession.__table__)
-
+from aiusage.store.tables import agents as agents
+from aiusage.store.tables import ai_sessions as ai_sessions
+from aiusage.store.tables import enrollment_codes as enrollment_codes
+from aiusage.store.tables import metadata
+from aiusage.store.tables import organizations as organizations
+from aiusage.store.tables import users as users
 
 _IN_CHUNK = 500
 """Values per ``IN (...)`` list (SQLite allows 32,766 parameters; PostgreSQL 65,535)."""
@@ -69,7 +60,12 @@ _IN_CHUNK = 500
 def insert_for(dialect: str, table: Table) -> Any:
     """The INSERT construct of dialect ``dialect`` (``"sqlite"`` or ``"postgresql"``); it has
     ``on_conflict_do_*``."""
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    if dialect == "postgresql":
+        # Imported where used: the PostgreSQL dialect is about 1 MB a SQLite server never needs.
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def dialect_insert(conn: AsyncConnection | Connection, table: Table) -> Any:
@@ -82,6 +78,8 @@ def in_list(dialect: str, column: Any, name: str) -> Any:
     (``= ANY``), so the statement text, and asyncpg's prepared statement, is the same whatever
     the length; an expanding IN on SQLite (which has no arrays)."""
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # see insert_for
+
         return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
     return column.in_(bindparam(name, expanding=True))
 
