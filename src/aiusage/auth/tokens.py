@@ -88,6 +88,9 @@ _JWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
     (jwt.InvalidIssuerError, "wrong issuer"),
     (jwt.InvalidKeyError, "key does not fit the algorithm"),
     (jwt.DecodeError, "malformed token"),
+    # A ``sub`` or ``jti`` that is not a string: the token is malformed, not merely invalid.
+    (jwt.exceptions.InvalidSubjectError, "malformed token"),
+    (jwt.exceptions.InvalidJTIError, "malformed token"),
 )
 
 
@@ -107,6 +110,16 @@ def _numeric_claim(payload: Mapping[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidToken(f"claim {name!r} is not a number")
     return float(value)
+
+
+def _fits(alg: str, key: Any) -> bool:
+    """Whether PyJWT's algorithm ``alg`` accepts ``key`` (an RSA key for RS*, an EC key for
+    ES*...); an unknown algorithm fits nothing."""
+    try:
+        jwt.get_algorithm_by_name(alg).prepare_key(key)
+    except (jwt.PyJWTError, NotImplementedError, TypeError, ValueError):
+        return False
+    return True
 
 
 _BASE64URL: Final = re.compile(rb"[A-Za-z0-9_-]*")
@@ -328,6 +341,10 @@ class TokenVerifier:
         payload: dict[str, Any] | None = None
         last_error: jwt.PyJWTError | None = None
         for candidate in keys:
+            if not _fits(alg, candidate.key):
+                # A key set may hold keys of several types under one kid (or none); PyJWT
+                # raises TypeError for a key of the wrong type instead of refusing the token.
+                continue
             try:
                 payload = jwt.decode(
                     token,
@@ -343,7 +360,8 @@ class TokenVerifier:
             except jwt.PyJWTError as exc:
                 raise InvalidToken(_reason_for(exc)) from exc
         if payload is None:
-            assert last_error is not None
+            if last_error is None:
+                raise InvalidToken("key does not fit the algorithm")
             raise InvalidToken(_reason_for(last_error)) from last_error
 
         exp = _numeric_claim(payload, "exp")

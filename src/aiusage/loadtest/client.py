@@ -140,9 +140,8 @@ async def http_call(
     ephemeral ports are not used up by a connect storm.
     """
     local = (source, 0) if source else None
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(host, port, local_addr=local), limit_s
-    )
+    async with asyncio.timeout(limit_s):  # not wait_for: no task per call (read_response)
+        reader, writer = await asyncio.open_connection(host, port, local_addr=local)
     try:
         writer.write(wire.http_request(method, host, port, target, headers, body, keep_alive=False))
         resp = wire.HttpResponseReader()

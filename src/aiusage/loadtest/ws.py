@@ -81,9 +81,12 @@ class WsConn(Conn, WSListener):
         self._frag = None
         self._state = 0
         self._done = self.rt.loop.create_future()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs its awaitable in a task
+        # of its own, two extra tasks per connect in a storm, on the cores the server under
+        # test uses too.
         try:
-            transport, _ = await asyncio.wait_for(
-                ws_connect(
+            async with asyncio.timeout(HTTP_TIMEOUT_S):
+                transport, _ = await ws_connect(
                     lambda: self,
                     f"ws://{cfg.host}:{cfg.port}{target}",
                     extra_headers=self.headers(),
@@ -91,14 +94,13 @@ class WsConn(Conn, WSListener):
                     max_redirects=0,
                     read_buffer_init_size=WS_READ_BUFFER,
                     local_addr=(source, 0),
-                ),
-                HTTP_TIMEOUT_S,
-            )
+                )
         except WSError as exc:
             # picows checked the 101 status and Sec-WebSocket-Accept (RFC 6455 §4.1).
             raise ConnectionError(f"upgrade refused: {exc}") from exc
         try:
-            await asyncio.wait_for(self._done, HTTP_TIMEOUT_S)
+            async with asyncio.timeout(HTTP_TIMEOUT_S):
+                await self._done
         except BaseException:
             transport.disconnect(graceful=False)
             raise

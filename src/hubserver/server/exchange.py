@@ -347,7 +347,17 @@ class EndpointExchange(Cycle):
 
 def _query_map(query_string: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
-    if query_string:
-        for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+    if not query_string:
+        return out
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            out.setdefault(key, value)
+        return out
+    # Nothing to unquote (the usual ``id=...&organizationId=...``): the same pairs as
+    # parse_qsl without its per-field unquoting, which was a few percent of a connect.
+    for field in text.split("&"):
+        if field:
+            key, _, value = field.partition("=")
             out.setdefault(key, value)
     return out

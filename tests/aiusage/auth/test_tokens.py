@@ -394,3 +394,74 @@ async def test_the_cache_holds_well_under_a_kilobyte_per_token(rsa_key, clock):
     assert len(v._verified) == len(tokens)
     # About 0.9 KB with every claim name and shared value copied per token, ~1.8 KB before.
     assert held / len(tokens) < 1100
+
+
+def _segments(token: str) -> list[str]:
+    return token.split(".")
+
+
+@pytest.mark.parametrize("which", [1, 2])
+@pytest.mark.parametrize("change", ["+", "=", "===", "a", "abc="])
+async def test_payload_and_signature_segments_pyjwt_refuses_are_malformed(
+    verifier, rsa_key, which, change
+):
+    parts = _segments(sign(rsa_key, claims(iss="iss", aud="aud")))
+    parts[which] = parts[which] + change if len(change) < 4 else change
+    assert await reason(verifier, ".".join(parts)) in ("malformed token", "bad signature")
+    with pytest.raises(jwt.PyJWTError):
+        jwt.decode(
+            ".".join(parts),
+            rsa_key.public_key(),
+            algorithms=["RS256"],
+            audience="aud",
+            issuer="iss",
+            options={"verify_exp": False},
+        )
+
+
+async def test_a_payload_that_is_not_a_json_object_is_malformed(verifier, rsa_key):
+    token = jwt.api_jws.encode(b"[1, 2]", rsa_key, algorithm="RS256", headers={"kid": "k1"})
+    assert await reason(verifier, token) == "malformed token"
+
+
+async def test_an_unencoded_payload_header_is_malformed(verifier, rsa_key):
+    token = sign(rsa_key, claims(iss="iss", aud="aud"))
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "RS256", "kid": "k1", "b64": False}).encode()
+    ).rstrip(b"=")
+    assert await reason(verifier, _with_header(token, header.decode())) == "malformed token"
+
+
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        ({"iss": "other"}, "wrong issuer"),
+        ({"iss": ["iss"]}, "wrong issuer"),
+        ({"aud": "other"}, "wrong audience"),
+        ({"aud": ["x", 1]}, "wrong audience"),
+        ({"aud": {"aud": 1}}, "wrong audience"),
+        ({"sub": 5}, "malformed token"),
+        ({"jti": 5}, "malformed token"),
+    ],
+)
+async def test_claims_jwt_decode_refuses_are_refused(verifier, rsa_key, over, expected):
+    payload = claims(iss="iss", aud="aud")
+    payload.update(over)
+    # Signed as raw JSON: jwt.encode itself refuses some of these claims.
+    token = jwt.api_jws.encode(
+        json.dumps(payload).encode(), rsa_key, algorithm="RS256", headers={"kid": "k1"}
+    )
+    assert await reason(verifier, token) == expected
+
+
+async def test_a_key_of_another_type_does_not_fit_the_algorithm(ec_key, clock):
+    clock.now = NOW
+    v = TokenVerifier(
+        TokenConfig(StaticKeySource([VerificationKey("k1", ec_key.public_key())])), clock=clock
+    )
+    assert await reason(v, sign(ec_key, claims(), alg="ES256")) == "algorithm not allowed: 'ES256'"
+    # An RS256 token whose kid names an EC key: no key can verify it.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert await reason(v, sign(rsa_key, claims())) == "key does not fit the algorithm"
